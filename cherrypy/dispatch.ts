@@ -1,0 +1,161 @@
+/**
+ * The default dispatcher: find a handler by walking the app's object tree.
+ *
+ * The URL path is cut into segments (empty ones dropped, so `/a//b/` walks like
+ * `/a/b`) and a virtual `index` segment is appended. Starting at the root
+ * object, each segment names a member of the current object, with every ASCII
+ * punctuation character turned into `_` (`/logo.png` looks up `logo_png`).
+ * Missing members end the walk, but the remaining segments are still counted.
+ *
+ * Then the trail is scanned from the deepest object back to the root; the first
+ * match wins:
+ *  1. an object with an exposed `default` method: the catch-all; the segments
+ *     after that object become its arguments;
+ *  2. an exposed method: the handler; the segments after it become its
+ *     arguments (for the virtual `index`, there are none and `is_index` is true).
+ * Nothing found -> 404.
+ *
+ * Only the app's own objects are walked: members of Object.prototype
+ * (`constructor`, `__proto__`, `toString`, ...) are never reached, nor are
+ * members of functions. Nested plain objects need no exposing;
+ * methods do (expose.ts).
+ *
+ * Positional arguments must fit the handler: fewer than its required
+ * parameters, or more than it declares (without a rest parameter) -> 404.
+ */
+import { HTTPError } from './errors.ts';
+import { isExposed } from './expose.ts';
+
+export interface Found {
+  /** The object the handler is called on. */
+  owner: object;
+  name: string;
+  args: string[];
+  is_index: boolean;
+}
+
+const PUNCTUATION = /[!-/:-@[-`{-~]/g;
+
+/** Member names the URL may never reach, whatever the object. */
+function unreachable(name: string): boolean {
+  return name === '__proto__' || name === 'prototype' || name in Object.prototype;
+}
+
+function member(node: unknown, segment: string): { owner: object; name: string; value: unknown } | undefined {
+  if (node === null || typeof node !== 'object') return undefined;
+  const name = segment.replace(PUNCTUATION, '_');
+  if (unreachable(name)) return undefined;
+  return { owner: node, name, value: (node as Record<string, unknown>)[name] };
+}
+
+/**
+ * Walks `root` with decoded path segments. Returns the handler's place, or
+ * undefined for "no handler" (404).
+ */
+export function findHandler(root: object, segments: string[], endsWithSlash: boolean): Found | undefined {
+  // trail[i] is what segment i-1 reached (trail[0] is the root); the last segment is the virtual index.
+  const trail: ({ owner: object; name: string; value: unknown } | undefined)[] = [{ owner: root, name: '', value: root }];
+  let node: unknown = root;
+  for (let i = 0; i <= segments.length; i++) {
+    const step = member(node, i < segments.length ? segments[i]! : 'index');
+    trail.push(step);
+    node = step?.value;
+  }
+  for (let i = trail.length - 1; i >= 0; i--) {
+    const step = trail[i];
+    if (!step) continue;
+    const catchAll = member(step.value, 'default');
+    if (catchAll && isExposed(catchAll.owner, catchAll.name, catchAll.value)) {
+      return { owner: step.value as object, name: 'default', args: segments.slice(i), is_index: endsWithSlash };
+    }
+    if (i > 0 && isExposed(step.owner, step.name, step.value)) {
+      const virtualIndex = i === trail.length - 1;
+      return { owner: step.owner, name: step.name, args: virtualIndex ? [] : segments.slice(i), is_index: virtualIndex };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The paths the tree answers, for the start-up banner: `/`, `/healthcheck/`,
+ * `/items/*` (a default). Only data properties are read, so no getter runs.
+ */
+export function listRoutes(root: object, prefix = '', seen = new Set<object>()): string[] {
+  if (seen.has(root) || seen.size > 200) return [];
+  seen.add(root);
+  const routes: string[] = [];
+  const names = new Set<string>();
+  for (let o: object | null = root; o && o !== Object.prototype; o = Object.getPrototypeOf(o)) {
+    for (const name of Object.getOwnPropertyNames(o)) names.add(name);
+  }
+  for (const name of [...names].sort()) {
+    if (unreachable(name)) continue;
+    let descriptor: PropertyDescriptor | undefined;
+    for (let o: object | null = root; o && !descriptor; o = Object.getPrototypeOf(o)) descriptor = Object.getOwnPropertyDescriptor(o, name);
+    if (!descriptor || !('value' in descriptor)) continue;
+    const value: unknown = descriptor.value;
+    if (isExposed(root, name, value)) {
+      routes.push(name === 'index' ? `${prefix}/` : name === 'default' ? `${prefix}/*` : `${prefix}/${name}`);
+    } else if (value !== null && typeof value === 'object' && !Array.isArray(value) && !ArrayBuffer.isView(value)) {
+      routes.push(...listRoutes(value, `${prefix}/${name}`, seen));
+    }
+  }
+  return routes.sort();
+}
+
+interface Arity { required: number; max: number }
+const arities = new WeakMap<Function, Arity>();
+
+/**
+ * How many positional arguments a function takes: `fn.length` counts the
+ * required ones; the declared total and a rest parameter are read from its
+ * source once per function and cached.
+ */
+export function arity(fn: Function): Arity {
+  let known = arities.get(fn);
+  if (!known) {
+    const params = parameterList(Function.prototype.toString.call(fn));
+    const rest = params.some((p) => p.startsWith('...'));
+    known = { required: fn.length, max: rest ? Infinity : Math.max(params.length, fn.length) };
+    arities.set(fn, known);
+  }
+  return known;
+}
+
+/** Splits the top-level parameter list of a function's source text. */
+function parameterList(source: string): string[] {
+  const arrowSingle = /^(?:async\s+)?([\w$]+)\s*=>/.exec(source);
+  if (arrowSingle) return [arrowSingle[1]!];
+  const open = source.indexOf('(');
+  if (open < 0) return [];
+  const params: string[] = [];
+  let depth = 0, current = '', quote = '';
+  for (let i = open + 1; i < source.length; i++) {
+    const c = source[i]!;
+    if (quote) {
+      current += c;
+      if (c === '\\') current += source[++i] ?? '';
+      else if (c === quote) quote = '';
+      continue;
+    }
+    if (c === '"' || c === "'" || c === '`') { quote = c; current += c; continue; }
+    if (c === '(' || c === '[' || c === '{') depth++;
+    if (c === ')' || c === ']' || c === '}') {
+      if (depth === 0) break;
+      depth--;
+    }
+    if (c === ',' && depth === 0) { params.push(current.trim()); current = ''; continue; }
+    current += c;
+  }
+  if (current.trim()) params.push(current.trim());
+  return params.filter(Boolean);
+}
+
+/** Throws 404 when the path's arguments do not fit the handler. */
+export function checkArguments(fn: Function, args: string[], explain: boolean): void {
+  const { required, max } = arity(fn);
+  if (args.length < required) {
+    throw new HTTPError(404, explain ? `Missing parameters: the handler needs ${required} path segment(s) here, got ${args.length}` : undefined);
+  }
+  if (args.length > max) throw new HTTPError(404);
+}

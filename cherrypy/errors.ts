@@ -1,0 +1,91 @@
+/**
+ * Errors as values.
+ *
+ * Handlers and tools never write error responses themselves: they throw one of
+ * the classes below and the request pipeline (pipeline.ts) turns it into a
+ * response in one place. Anything else that is thrown becomes a 500 whose
+ * stack goes to the error log (and into the page only outside production).
+ *
+ *   throw new cherrypy.HTTPError(400, 'name is required');
+ *   throw new cherrypy.NotFound();
+ *   throw new cherrypy.HTTPRedirect('/login');        // 303 by default
+ *
+ * Redirect locations are sent as given (relative stays relative), unlike
+ * CherryPy, which makes them absolute from the Host header and so breaks
+ * behind proxies and load balancers.
+ */
+import { STATUS_CODES } from 'node:http';
+
+export class HTTPError extends Error {
+  readonly status: number;
+  /** Extra response headers, e.g. Allow on 405 or Retry-After on 503. */
+  readonly headers: Record<string, string>;
+
+  constructor(status = 500, message?: string, headers: Record<string, string> = {}) {
+    if (!Number.isInteger(status) || status < 400 || status > 599) {
+      throw new RangeError(`HTTPError status must be 400-599, got ${status}`);
+    }
+    super(message ?? defaultMessage(status));
+    this.name = 'HTTPError';
+    this.status = status;
+    this.headers = headers;
+  }
+}
+
+export class NotFound extends HTTPError {
+  constructor(path?: string) {
+    super(404, path === undefined ? undefined : `The path '${path}' was not found.`);
+    this.name = 'NotFound';
+  }
+}
+
+export class HTTPRedirect extends Error {
+  readonly status: number;
+  readonly location: string;
+
+  constructor(url: string, status = 303) {
+    if (!Number.isInteger(status) || status < 300 || status > 399) {
+      throw new RangeError(`HTTPRedirect status must be 300-399, got ${status}`);
+    }
+    super(`${status} redirect to ${url}`);
+    this.name = 'HTTPRedirect';
+    this.status = status;
+    // A location starting with '//' would be read by browsers as another host.
+    this.location = url.replace(/^[/\\]{2,}/, '/');
+  }
+}
+
+/** Thrown for bad configuration: the message names the key and, for files, file:line. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export function reasonPhrase(status: number): string {
+  return STATUS_CODES[status] ?? 'Unknown';
+}
+
+function defaultMessage(status: number): string {
+  switch (status) {
+    case 404: return 'Nothing matches the given URI';
+    case 500: return 'The server encountered an unexpected condition which prevented it from fulfilling the request.';
+    default: return reasonPhrase(status);
+  }
+}
+
+const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]!);
+}
+
+/** The small HTML page sent for every error status; every value in it is escaped. */
+export function errorPage(status: number, message: string, traceback?: string): string {
+  const title = `${status} ${reasonPhrase(status)}`;
+  const trace = traceback ? `\n<pre id="traceback">${escapeHtml(traceback)}</pre>` : '';
+  return '<!DOCTYPE html>\n<html>\n<head><meta charset="utf-8"><title>' + escapeHtml(title) +
+    '</title></head>\n<body>\n<h2>' + escapeHtml(title) + '</h2>\n<p>' + escapeHtml(message) +
+    '</p>' + trace + '\n</body>\n</html>\n';
+}

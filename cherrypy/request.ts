@@ -1,0 +1,123 @@
+/**
+ * `cherrypy.request` and `cherrypy.response`: the current request, from anywhere.
+ *
+ * CherryPy keeps them in thread-locals. Node has one thread and many requests
+ * in flight, so each request runs inside an AsyncLocalStorage context and the
+ * two exported objects are thin proxies that read the current one. They stay
+ * right across `await`, timers and callbacks started by the handler.
+ *
+ * Field names follow CherryPy's (`path_info`, `query_string`, `is_index`,
+ * `remote.ip`), so the CherryPy docs read true here.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { Settings } from './config.ts';
+
+export type Params = Record<string, string | string[]>;
+
+export class Request {
+  /** The URL path as the client sent it (still percent-encoded), without the query. */
+  readonly path: string;
+  /** The path below the app's mount point, decoded. */
+  path_info = '';
+  readonly query_string: string;
+  readonly method: string;
+  readonly protocol: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly remote: { ip: string; port: number };
+  /** scheme://host of this request (from the Host header, or the proxy tool). */
+  base: string;
+  scheme: string;
+  /** True when the handler is an `index` reached through the virtual index segment. */
+  is_index = false;
+  /** Positional arguments taken from the path. */
+  args: string[] = [];
+  /** The request body, read for POST, PUT and PATCH before the handler runs. */
+  body: Buffer | undefined;
+  /** The parsed JSON body, with `tools.json_in.on`. */
+  json: unknown = undefined;
+  /** Settings in force for this path. */
+  config: Settings;
+  /** Node's request object, for anything not covered here. */
+  readonly raw: IncomingMessage;
+  /** Form-body parameters, merged into `params`. */
+  bodyParams: Params | undefined;
+  private parsedParams: Params | undefined;
+
+  constructor(raw: IncomingMessage, path: string, query: string, settings: Settings) {
+    this.raw = raw;
+    this.method = raw.method ?? 'GET';
+    this.protocol = 'HTTP/' + raw.httpVersion;
+    this.headers = raw.headers;
+    this.path = path;
+    this.query_string = query;
+    this.config = settings;
+    const socket = raw.socket;
+    this.remote = { ip: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
+    this.scheme = (socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
+    this.base = `${this.scheme}://${raw.headers.host ?? socket.localAddress ?? 'localhost'}`;
+  }
+
+  /** Query string and form body parameters; a repeated key gives an array (query values first). */
+  get params(): Params {
+    if (this.parsedParams === undefined) {
+      const params: Params = Object.create(null);
+      if (this.query_string) addAll(params, new URLSearchParams(this.query_string));
+      if (this.bodyParams) for (const [k, v] of Object.entries(this.bodyParams)) for (const one of [v].flat()) add(params, k, one);
+      this.parsedParams = params;
+    }
+    return this.parsedParams;
+  }
+}
+
+function add(params: Params, key: string, value: string): void {
+  const existing = params[key];
+  if (existing === undefined) params[key] = value;
+  else if (Array.isArray(existing)) existing.push(value);
+  else params[key] = [existing, value];
+}
+
+export function addAll(params: Params, search: URLSearchParams): Params {
+  for (const [k, v] of search) add(params, k, v);
+  return params;
+}
+
+export class Response {
+  status = 200;
+  /** Response headers; set them as in CherryPy: `response.headers['Content-Type'] = 'text/plain'`. */
+  headers: Record<string, string | string[]> = {};
+}
+
+interface Context { request: Request; response: Response }
+
+const storage = new AsyncLocalStorage<Context>();
+
+export function runInContext<T>(request: Request, response: Response, fn: () => T): T {
+  return storage.run({ request, response }, fn);
+}
+
+export function currentContext(): Context | undefined {
+  return storage.getStore();
+}
+
+function contextProxy<T extends object>(pick: (c: Context) => T, name: string): T {
+  const current = (): T => {
+    const context = storage.getStore();
+    if (!context) throw new Error(`cherrypy.${name} is only available while a request is being handled`);
+    return pick(context);
+  };
+  return new Proxy({} as T, {
+    get: (_, prop) => {
+      const target = current();
+      const value = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+    set: (_, prop, value) => Reflect.set(current(), prop, value),
+    has: (_, prop) => Reflect.has(current(), prop),
+  });
+}
+
+/** The request being handled (valid inside handlers and tools, across await). */
+export const request: Request = contextProxy((c) => c.request, 'request');
+/** The response being built for it: set `status` and `headers` here. */
+export const response: Response = contextProxy((c) => c.response, 'response');

@@ -1,0 +1,117 @@
+/**
+ * Turning what a handler returned into an HTTP response.
+ *
+ *   string            -> UTF-8, `text/html;charset=utf-8` unless the handler set a type
+ *   Buffer/Uint8Array -> sent as is (`application/octet-stream` unless set)
+ *   null/undefined    -> empty 200
+ *   plain object, array, number, boolean -> JSON (`application/json`)
+ *   iterable, async iterable, Readable   -> streamed (chunked), items string or bytes
+ *   FileBody (static.ts)                 -> streamed from disk
+ *
+ * HEAD gets the same status and headers, Content-Length included, and no body.
+ * The gzip tool compresses here; once shutdown began, every response says
+ * `Connection: close`. A stream that fails half-way cannot change its status
+ * any more: the error is logged and the connection cut, so the client sees a
+ * truncated response rather than a wrong one. Streams are destroyed when the
+ * client goes away, so an aborted download frees its file descriptor.
+ */
+import { createReadStream } from 'node:fs';
+import type { ServerResponse } from 'node:http';
+import { Readable, pipeline } from 'node:stream';
+import { createGzip, gzipSync } from 'node:zlib';
+import type { Request, Response } from './request.ts';
+import { FileBody } from './static.ts';
+import { wantsGzip } from './tools.ts';
+import type { Host } from './pipeline.ts';
+
+export type Body = string | Uint8Array | null | undefined | FileBody | Iterable<unknown> | AsyncIterable<unknown> | object;
+
+const HTML = 'text/html;charset=utf-8';
+
+function isStream(body: object): body is Iterable<unknown> | AsyncIterable<unknown> {
+  if (Array.isArray(body)) return false;
+  return body instanceof Readable || Symbol.asyncIterator in body || Symbol.iterator in body;
+}
+
+/** Response headers with lower-case names (the handler may have written any case). */
+function headerObject(response: Response): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const name in response.headers) out[name.toLowerCase()] = response.headers[name]!;
+  return out;
+}
+
+/** The byte count for the access log: Content-Length, or '-' when streamed. */
+export const SENT_LENGTH = Symbol('sent length');
+
+function hasUnreadBody(request: Request): boolean {
+  const raw = request.raw;
+  if (raw.complete || request.body !== undefined) return false;
+  const length = raw.headers['content-length'];
+  return (length !== undefined && length !== '0') || raw.headers['transfer-encoding'] !== undefined;
+}
+
+export function send(host: Host, request: Request, response: Response, res: ServerResponse, body: Body): void {
+  if (res.destroyed) return;
+  const headers = headerObject(response);
+  // A request body nobody read would have to be drained first; closing is cheaper and safe.
+  if (host.draining || hasUnreadBody(request)) headers['connection'] = 'close';
+
+  let payload: Buffer | string | undefined;
+  let stream: Readable | undefined;
+  if (typeof body === 'string') {
+    payload = body;
+    headers['content-type'] ??= HTML;
+  } else if (body === null || body === undefined) {
+    payload = undefined;
+  } else if (body instanceof Uint8Array) {
+    payload = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    headers['content-type'] ??= 'application/octet-stream';
+  } else if (body instanceof FileBody) {
+    if (body.end >= body.start && request.method !== 'HEAD') stream = createReadStream(body.file, { start: body.start, end: body.end });
+  } else if (isStream(body)) {
+    stream = body instanceof Readable ? body : Readable.from(toBytes(body));
+    headers['content-type'] ??= HTML;
+  } else {
+    payload = JSON.stringify(body);
+    headers['content-type'] ??= 'application/json';
+  }
+
+  const status = response.status;
+  if (payload !== undefined && wantsGzip(request, headers)) {
+    payload = gzipSync(payload, { level: request.config['tools.gzip.compress_level'] });
+    headers['content-encoding'] = 'gzip';
+  } else if (stream && !(body instanceof FileBody) && wantsGzip(request, headers)) {
+    stream = stream.pipe(createGzip({ level: request.config['tools.gzip.compress_level'] }));
+    headers['content-encoding'] = 'gzip';
+  }
+
+  if (!stream) {
+    if (status !== 304 && status !== 204 && !('content-length' in headers)) {
+      headers['content-length'] = String(payload === undefined ? 0 : typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length);
+    }
+    (res as ServerResponse & { [SENT_LENGTH]?: unknown })[SENT_LENGTH] = headers['content-length'];
+    res.writeHead(status, headers);
+    res.end(request.method === 'HEAD' ? undefined : payload);
+    return;
+  }
+  (res as ServerResponse & { [SENT_LENGTH]?: unknown })[SENT_LENGTH] = headers['content-length'];
+  res.writeHead(status, headers);
+  if (request.method === 'HEAD') {
+    stream.destroy();
+    res.end();
+    return;
+  }
+  pipeline(stream, res, (err) => {
+    if (err && err.code !== 'ERR_STREAM_PREMATURE_CLOSE') {
+      host.log.error(`${request.method} ${request.path}: response stream failed: ${err.stack ?? err.message}`);
+    }
+  });
+}
+
+/** Checks that streamed items are strings or bytes; anything else is a handler bug worth naming. */
+async function* toBytes(items: Iterable<unknown> | AsyncIterable<unknown>): AsyncGenerator<Buffer | string> {
+  for await (const item of items) {
+    if (typeof item === 'string' || item instanceof Uint8Array) yield item as Buffer | string;
+    else throw new TypeError(`a streamed response yielded ${typeof item}; yield strings or bytes`);
+  }
+}

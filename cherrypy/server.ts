@@ -1,0 +1,200 @@
+/**
+ * The HTTP server: node:http with CherryPy's settings, and no starvation.
+ *
+ * `server.thread_pool` is the most requests handled at once. A request takes a
+ * slot when its headers have arrived and gives it back when its response is
+ * finished (or its client went away); more requests wait in a FIFO queue of at
+ * most `server.accepted_queue_size`, and past that get 503 with Retry-After.
+ * Idle keep-alive connections and clients still sending headers hold no slot:
+ * node:http parses headers without us, so the article's balancer starving the
+ * pool with idle connections cannot happen here.
+ *
+ * Limits: `socket_timeout` is the idle keep-alive time and the time allowed
+ * for the headers (408 past it); `request_timeout` bounds the whole request;
+ * `max_request_header_size` -> 431; the body limits live in body.ts. Malformed
+ * requests never reach the app: they get a 400 (431, 408) and a closed socket,
+ * and one line in the error log.
+ *
+ * `shutdown()` drains: the listening socket closes at once, every response
+ * from then on carries `Connection: close`, idle connections are closed at
+ * once and again whenever a request finishes, in-flight requests complete.
+ * What is still running at `shutdown_timeout` is cut and logged.
+ */
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { handleRequest, type Host } from './pipeline.ts';
+import { SENT_LENGTH } from './respond.ts';
+import { escapeLogValue, timestamp, type Log } from './log.ts';
+import type { Tree } from './app.ts';
+import type { Settings } from './config.ts';
+import type { Request } from './request.ts';
+
+interface InFlight { req: IncomingMessage; res: ServerResponse }
+
+export class Server implements Host {
+  readonly http: HttpServer;
+  draining = false;
+  private active = 0;
+  private readonly queue: InFlight[] = [];
+  private queueHead = 0;
+  private readonly inFlight = new Set<InFlight>();
+  /** Open sockets and how many of their requests are in progress. */
+  private readonly sockets = new Map<Socket, number>();
+  private readonly poolSize: number;
+  private readonly queueLimit: number;
+
+  constructor(readonly tree: Tree, readonly settings: Settings, readonly log: Log) {
+    this.poolSize = settings['server.thread_pool'];
+    this.queueLimit = settings['server.accepted_queue_size'];
+    const socketMs = Math.round(settings['server.socket_timeout'] * 1000);
+    const requestMs = Math.max(socketMs, Math.round(settings['server.request_timeout'] * 1000));
+    this.http = createServer({
+      maxHeaderSize: settings['server.max_request_header_size'],
+      keepAliveTimeout: socketMs,
+      headersTimeout: socketMs,
+      requestTimeout: requestMs,
+      // How often node checks the two timeouts above; its 30 s default would let
+      // a slow-header client hold a socket three times longer than configured.
+      connectionsCheckingInterval: Math.min(1000, Math.max(25, Math.round(socketMs / 4))),
+    }, this.onRequest);
+    this.http.on('connection', (socket: Socket) => {
+      this.sockets.set(socket, 0);
+      socket.once('close', () => this.sockets.delete(socket));
+    });
+    this.http.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
+  }
+
+  listen(host: string, port: number, backlog: number): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.http.once('error', reject);
+      this.http.listen({ host, port, backlog }, () => {
+        this.http.off('error', reject);
+        resolve(this.http.address() as AddressInfo);
+      });
+    });
+  }
+
+  private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    const socket = req.socket;
+    this.sockets.set(socket, (this.sockets.get(socket) ?? 0) + 1);
+    if (this.active < this.poolSize) return this.start({ req, res });
+    if (this.queue.length - this.queueHead >= this.queueLimit) return this.reject(req, res);
+    this.queue.push({ req, res });
+  };
+
+  private start(job: InFlight): void {
+    const { req, res } = job;
+    this.active++;
+    this.inFlight.add(job);
+    let request: Request | undefined;
+    res.once('close', () => {
+      this.active--;
+      this.inFlight.delete(job);
+      this.accessLog(request?.remote.ip ?? req.socket.remoteAddress, req, res);
+      this.requestDone(req.socket);
+      this.next();
+    });
+    request = handleRequest(this, req, res);
+  }
+
+  /** Starts queued requests while slots are free, skipping those whose client left. */
+  private next(): void {
+    while (this.active < this.poolSize && this.queueHead < this.queue.length) {
+      const job = this.queue[this.queueHead]!;
+      this.queue[this.queueHead++] = undefined as unknown as InFlight;
+      if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+        this.queue.splice(0, this.queueHead);
+        this.queueHead = 0;
+      }
+      if (job.res.destroyed) {
+        this.requestDone(job.req.socket);
+        continue;
+      }
+      this.start(job);
+    }
+  }
+
+  private reject(req: IncomingMessage, res: ServerResponse): void {
+    const body = 'Server busy: too many requests are waiting. Try again shortly.\n';
+    res.once('close', () => {
+      this.accessLog(req.socket.remoteAddress, req, res);
+      this.requestDone(req.socket);
+    });
+    res.writeHead(503, {
+      'content-type': 'text/plain;charset=utf-8', 'content-length': Buffer.byteLength(body),
+      'retry-after': '1', 'connection': 'close',
+    });
+    (res as ServerResponse & { [SENT_LENGTH]?: unknown })[SENT_LENGTH] = Buffer.byteLength(body);
+    res.end(body);
+  }
+
+  private requestDone(socket: Socket): void {
+    const busy = (this.sockets.get(socket) ?? 1) - 1;
+    if (this.sockets.has(socket)) this.sockets.set(socket, busy);
+    if (this.draining) this.closeIdle();
+  }
+
+  private onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    if (err.code !== 'ECONNRESET' && err.code !== 'EPIPE') {
+      this.log.error(`${socket.remoteAddress ?? '-'} ${status}: ${err.code ?? ''} ${err.message}`.replace(/\s+/g, ' '));
+    }
+    if (socket.writable && !(socket as { _httpMessage?: unknown })._httpMessage) {
+      const text = `${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}`;
+      socket.end(`HTTP/1.1 ${text}\r\nContent-Type: text/plain\r\nContent-Length: ${text.length + 1}\r\nConnection: close\r\n\r\n${text}\n`);
+    }
+    socket.destroy();
+  }
+
+  private accessLog(ip: string | undefined, req: IncomingMessage, res: ServerResponse): void {
+    const length = (res as ServerResponse & { [SENT_LENGTH]?: unknown })[SENT_LENGTH];
+    const line = `${req.method} ${req.url} HTTP/${req.httpVersion}`;
+    const referer = req.headers.referer ?? '';
+    const agent = req.headers['user-agent'] ?? '';
+    const status = res.headersSent ? res.statusCode : '-';
+    this.log.accessLine(`${ip ?? '-'} - - ${timestamp()} "${escapeLogValue(line)}" ${status} ${length ?? '-'} "${escapeLogValue(referer)}" "${escapeLogValue(agent)}"`);
+  }
+
+  /** Closes connections that have no request in progress. */
+  private closeIdle(): void {
+    this.http.closeIdleConnections();
+    // node leaves sockets that never sent a byte; they have no request to lose.
+    for (const [socket, busy] of this.sockets) if (busy === 0 && socket.bytesRead === 0) socket.destroy();
+  }
+
+  /**
+   * Graceful stop; resolves true when everything finished in time, false when
+   * requests had to be cut at `shutdown_timeout`.
+   */
+  shutdown(): Promise<boolean> {
+    this.draining = true;
+    return new Promise((resolve) => {
+      let done = false;
+      const finish = (clean: boolean) => {
+        if (done) return;
+        done = true;
+        clearInterval(sweep);
+        clearTimeout(deadline);
+        resolve(clean);
+      };
+      this.http.close(() => finish(true));
+      this.closeIdle();
+      // Sockets can turn idle without a request finishing (e.g. a slow client gives up).
+      const sweep = setInterval(() => this.closeIdle(), 100);
+      const deadline = setTimeout(() => {
+        for (const { req } of this.inFlight) {
+          this.log.error(`Cut off at shutdown_timeout: ${req.method} ${req.url} from ${req.socket.remoteAddress}`, 'ENGINE');
+        }
+        this.http.closeAllConnections();
+        for (const socket of this.sockets.keys()) socket.destroy();
+        finish(this.inFlight.size === 0);
+      }, this.settings['server.shutdown_timeout'] * 1000);
+    });
+  }
+
+  /** Requests being handled now, and waiting for a slot (for tests and health checks). */
+  get load(): { active: number; queued: number } {
+    return { active: this.active, queued: this.queue.length - this.queueHead };
+  }
+}

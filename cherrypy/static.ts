@@ -1,0 +1,184 @@
+/**
+ * The staticfile and staticdir tools: files from disk, served safely.
+ *
+ * Both answer GET and HEAD only; other methods, and files that do not exist,
+ * fall through to the dispatcher (so a handler can still answer), as in CherryPy.
+ *
+ * staticdir maps the part of the path below the section that declared
+ * `tools.staticdir.dir` onto that folder. It is stricter than CherryPy's:
+ *  - the path is decoded once (by the pipeline); a segment that decodes to a
+ *    separator (`%2F`, `%5C`) or contains a backslash is a 400, so routing and
+ *    the file system never disagree on where a segment ends;
+ *  - a `..` segment is a 403, and the resolved file must lie under
+ *    `dir + separator` (CherryPy's plain prefix check lets `/static/../static2/x`
+ *    through), also after following symlinks (realpath);
+ *  - dotfiles and dot-folders (`.env`, `.git/config`) are hidden (404);
+ *  - a folder is never listed: with `index` set, `/dir/` serves the index file
+ *    and `/dir` is redirected to `/dir/` so the page's relative links work;
+ *    without `index`, it falls through (404).
+ *
+ * A served file gets Content-Type (mime.ts), Content-Length, Last-Modified, a
+ * strong ETag and Accept-Ranges; If-None-Match / If-Modified-Since (compared as
+ * dates) give 304, If-Match / If-Unmodified-Since 412, a single byte Range 206
+ * and an unsatisfiable one 416. Several ranges get the whole file (200).
+ * The body is streamed from disk by the pipeline (FileBody).
+ */
+import { realpath, stat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { join, resolve, sep } from 'node:path';
+import { HTTPError, HTTPRedirect } from './errors.ts';
+import { contentType } from './mime.ts';
+import type { Request, Response } from './request.ts';
+
+/** A file to stream as the response body: bytes start..end inclusive. A class, so no JSON value can pass for one. */
+export class FileBody {
+  constructor(readonly file: string, readonly start: number, readonly end: number) {}
+}
+
+const realRoots = new Map<string, Promise<string>>();
+
+function realRoot(dir: string): Promise<string> {
+  let real = realRoots.get(dir);
+  if (!real) {
+    real = realpath(dir);
+    realRoots.set(dir, real);
+    real.catch(() => realRoots.delete(dir)); // retry next time: the folder may appear later
+  }
+  return real;
+}
+
+async function statFile(file: string): Promise<Stats | undefined> {
+  try {
+    return await stat(file);
+  } catch {
+    return undefined; // missing, not a folder, name too long...: all fall through
+  }
+}
+
+/** staticfile: `filename` is absolute (config.ts resolved it). */
+export async function serveStaticFile(request: Request, response: Response): Promise<FileBody | null | undefined> {
+  const settings = request.config;
+  const file = settings['tools.staticfile.filename'];
+  const stats = await statFile(file);
+  if (!stats?.isFile()) return undefined;
+  return sendFile(request, response, file, stats, settings['tools.staticfile.content_types']);
+}
+
+/** staticdir: `branch` is the decoded segments below the declaring section. */
+export async function serveStaticDir(request: Request, response: Response, branch: string[]): Promise<FileBody | null | undefined> {
+  const settings = request.config;
+  const dir = settings['tools.staticdir.dir'];
+  for (const segment of branch) {
+    if (segment.includes('/') || segment.includes('\\')) throw new HTTPError(400, 'Bad path: encoded separators are not allowed here');
+    if (segment === '..') throw new HTTPError(403, 'Forbidden path');
+    if (segment.startsWith('.')) return undefined; // hidden: dotfiles are not served
+  }
+  const file = resolve(dir, ...branch);
+  if (file !== dir && !file.startsWith(dir + sep)) throw new HTTPError(403, 'Forbidden path');
+
+  let real: string, root: string;
+  try {
+    [real, root] = await Promise.all([realpath(file), realRoot(dir)]);
+  } catch {
+    return undefined;
+  }
+  if (real !== root && !real.startsWith(root + sep)) return undefined; // a symlink leading out: not ours to serve
+  let stats = await statFile(real);
+  if (!stats) return undefined;
+  let target = real;
+  if (stats.isDirectory()) {
+    const index = settings['tools.staticdir.index'];
+    if (!index) return undefined;
+    if (!request.path.endsWith('/')) {
+      throw new HTTPRedirect(request.path + '/' + (request.query_string ? '?' + request.query_string : ''), 301);
+    }
+    target = join(real, index);
+    stats = await statFile(target);
+    if (!stats) return undefined;
+  }
+  if (!stats.isFile()) return undefined;
+  return sendFile(request, response, target, stats, settings['tools.staticdir.content_types']);
+}
+
+/** Sets the headers for `file` and decides full, partial, 304, 412 or 416. null = no body. */
+function sendFile(request: Request, response: Response, file: string, stats: Stats, types: Record<string, string>): FileBody | null {
+  const size = stats.size;
+  const mtime = Math.floor(stats.mtimeMs / 1000) * 1000; // HTTP dates have whole seconds
+  const etag = `"${size.toString(16)}-${Math.floor(stats.mtimeMs).toString(16)}"`;
+  const lastModified = new Date(mtime).toUTCString();
+  const h = request.headers;
+
+  // Preconditions (RFC 9110 §13.2.2): If-Match, else If-Unmodified-Since; then If-None-Match, else If-Modified-Since.
+  const ifMatch = h['if-match'];
+  if (ifMatch !== undefined ? !etagListMatches(ifMatch, etag, true) : isAfter(mtime, h['if-unmodified-since'])) {
+    throw new HTTPError(412);
+  }
+  const ifNoneMatch = h['if-none-match'];
+  const notModified = ifNoneMatch !== undefined
+    ? etagListMatches(ifNoneMatch, etag, false)
+    : h['if-modified-since'] !== undefined && !isAfter(mtime, h['if-modified-since']);
+
+  const headers = response.headers;
+  headers['ETag'] = etag;
+  headers['Last-Modified'] = lastModified;
+  if (notModified) {
+    response.status = 304;
+    return null;
+  }
+  headers['Content-Type'] = contentType(file, types);
+  headers['Accept-Ranges'] = 'bytes';
+
+  const range = h.range;
+  const ifRange = h['if-range'];
+  const rangeApplies = range !== undefined && request.method === 'GET' &&
+    (ifRange === undefined || ifRange === etag || ifRange === lastModified);
+  if (rangeApplies) {
+    const parsed = parseRange(range, size);
+    if (parsed === 'unsatisfiable') {
+      throw new HTTPError(416, 'Requested range not satisfiable', { 'Content-Range': `bytes */${size}` });
+    }
+    if (parsed) {
+      response.status = 206;
+      headers['Content-Range'] = `bytes ${parsed.start}-${parsed.end}/${size}`;
+      headers['Content-Length'] = String(parsed.end - parsed.start + 1);
+      return new FileBody(file, parsed.start, parsed.end);
+    }
+  }
+  headers['Content-Length'] = String(size);
+  return new FileBody(file, 0, size - 1);
+}
+
+function etagListMatches(header: string, etag: string, strong: boolean): boolean {
+  if (header.trim() === '*') return true;
+  return header.split(',').some((candidate) => {
+    const tag = candidate.trim();
+    if (strong) return tag === etag;
+    return (tag.startsWith('W/') ? tag.slice(2) : tag) === etag;
+  });
+}
+
+/** Is `mtime` later than the HTTP date in `header`? An absent or unreadable date is "no". */
+function isAfter(mtime: number, header: string | undefined): boolean {
+  if (header === undefined) return false;
+  const date = Date.parse(header);
+  return !Number.isNaN(date) && mtime > date;
+}
+
+/** One `bytes=` range; undefined to ignore the header (bad syntax, several ranges). */
+function parseRange(header: string, size: number): { start: number; end: number } | 'unsatisfiable' | undefined {
+  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!match || (match[1] === '' && match[2] === '')) return undefined;
+  let start: number, end: number;
+  if (match[1] === '') {
+    const suffix = Number(match[2]);
+    if (suffix === 0) return 'unsatisfiable';
+    start = Math.max(0, size - suffix);
+    end = size - 1;
+  } else {
+    start = Number(match[1]);
+    end = match[2] === '' ? size - 1 : Math.min(Number(match[2]), size - 1);
+    if (end < start && match[2] !== '') return undefined; // "5-2" is invalid syntax: ignore the header
+  }
+  if (start >= size || size === 0) return 'unsatisfiable';
+  return { start, end };
+}

@@ -1,0 +1,120 @@
+/**
+ * Test helper: the real server, in-process, on 127.0.0.1 and a free port.
+ *
+ *   const site = await cherrypy.testing.serve(new Landing(), '/', 'prod.conf');
+ *   const res = await site.get('/healthcheck');
+ *   expect(res.status).to.equal(200);
+ *   await site.close();
+ *
+ * `serve` takes the same arguments as quickstart and builds the same server
+ * (config, tools, limits), but leaves the global config and the signals alone
+ * and keeps the logs in memory (`site.logs.access`, `site.logs.errors`).
+ *
+ * Requests go out through `http.request` with the path exactly as written, or
+ * as raw bytes over a socket (`site.raw`): `fetch` rewrites `/../` and `%2e%2e`
+ * before sending, which would make a traversal test test nothing. Every
+ * request uses its own connection, so nothing leaks from one test to the next.
+ */
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { connect } from 'node:net';
+import { Application, Tree } from './app.ts';
+import { config, defaultSettings, readConfig, type AppConfig, type SettingsUpdate } from './config.ts';
+import { Log, memorySink } from './log.ts';
+import { Server } from './server.ts';
+
+export interface TestResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  /** The body as UTF-8 text. */
+  body: string;
+  /** The body as bytes. */
+  bytes: Buffer;
+}
+
+export interface RequestOptions {
+  headers?: Record<string, string | number>;
+  body?: string | Buffer;
+}
+
+export interface ServeOptions {
+  /** Start from the built-in defaults instead of the current global config (the app's run.ts settings). */
+  defaults?: boolean;
+  /** Global settings for this server only, on top of the rest. */
+  global?: SettingsUpdate;
+}
+
+export class TestServer {
+  constructor(
+    readonly server: Server,
+    readonly port: number,
+    /** Access and error log lines written so far. */
+    readonly logs: { access: string[]; errors: string[] },
+  ) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+  request(method: string, path: string, options: RequestOptions = {}): Promise<TestResponse> {
+    return new Promise((resolve, reject) => {
+      const req = httpRequest({ host: '127.0.0.1', port: this.port, method, path, headers: options.headers, agent: false }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const bytes = Buffer.concat(chunks);
+          this.server.log.flush();
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: bytes.toString('utf8'), bytes });
+        });
+      });
+      req.on('error', reject);
+      req.end(options.body);
+    });
+  }
+
+  get(path: string, headers?: Record<string, string>): Promise<TestResponse> {
+    return this.request('GET', path, { headers });
+  }
+
+  /**
+   * Sends raw bytes and returns everything the server wrote back until it
+   * closed the connection or `timeoutMs` passed.
+   */
+  raw(data: string | Buffer, timeoutMs = 2000): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const socket = connect(this.port, '127.0.0.1');
+      const chunks: Buffer[] = [];
+      const done = () => {
+        clearTimeout(timer);
+        socket.destroy();
+        this.server.log.flush();
+        resolve(Buffer.concat(chunks).toString('latin1'));
+      };
+      const timer = setTimeout(done, timeoutMs);
+      socket.on('data', (c: Buffer) => chunks.push(c));
+      socket.on('close', done);
+      socket.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ECONNRESET' ? done() : reject(err)));
+      socket.write(data);
+    });
+  }
+
+  /** Stops the server and cuts any connection still open. */
+  async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.http.close(() => resolve()));
+    this.server.http.closeAllConnections();
+    await closed;
+    this.server.log.flush();
+  }
+}
+
+/** Serves `root` like quickstart(root, scriptName, config), on 127.0.0.1 and a free port. */
+export async function serve(root: object, scriptName = '/', source?: string | AppConfig, options: ServeOptions = {}): Promise<TestServer> {
+  const parsed = readConfig(source, 'serve config');
+  const base = options.defaults ? defaultSettings() : config.snapshot();
+  const settings = Object.freeze({ ...base, ...parsed.global, ...options.global });
+  const tree = new Tree();
+  tree.mount(new Application(root, scriptName, parsed.paths, settings));
+  const logs = { access: [] as string[], errors: [] as string[] };
+  const server = new Server(tree, settings, new Log({ access: [memorySink(logs.access)], errors: [memorySink(logs.errors)] }));
+  const address = await server.listen('127.0.0.1', 0, settings['server.socket_queue_size']);
+  return new TestServer(server, address.port, logs);
+}
