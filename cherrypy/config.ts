@@ -211,6 +211,11 @@ function entriesOf(obj: object, where: string): RawEntry[] {
   return Object.entries(obj).map(([key, value]) => ({ key, value, where, baseDir: process.cwd() }));
 }
 
+/** Validates global settings given in code (applying an environment preset); `where` names the caller in errors. */
+export function checkSettings(settings: SettingsUpdate, where = 'config.update()'): SettingsUpdate {
+  return checkSection(entriesOf(settings, where), 'global');
+}
+
 /** A config source read into sections: `global` plus URL paths, each already validated. */
 export interface ParsedConfig { global: SettingsUpdate; paths: Map<string, PathSettings> }
 
@@ -267,9 +272,7 @@ export class GlobalConfig {
   private values: Settings = defaults();
 
   update(settings: SettingsUpdate | string): void {
-    const next = typeof settings === 'string'
-      ? readConfigFile(settings).global
-      : checkSection(entriesOf(settings, 'config.update()'), 'global');
+    const next = typeof settings === 'string' ? readConfigFile(settings).global : checkSettings(settings);
     this.values = { ...this.values, ...next };
   }
 

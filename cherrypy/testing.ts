@@ -18,7 +18,7 @@
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
 import { Application, Tree } from './app.ts';
-import { config, defaultSettings, readConfig, type AppConfig, type SettingsUpdate } from './config.ts';
+import { checkSettings, config, defaultSettings, readConfig, type AppConfig, type SettingsUpdate } from './config.ts';
 import { Log, memorySink } from './log.ts';
 import { Server } from './server.ts';
 
@@ -110,7 +110,7 @@ export class TestServer {
 export async function serve(root: object, scriptName = '/', source?: string | AppConfig, options: ServeOptions = {}): Promise<TestServer> {
   const parsed = readConfig(source, 'serve config');
   const base = options.defaults ? defaultSettings() : config.snapshot();
-  const settings = Object.freeze({ ...base, ...parsed.global, ...options.global });
+  const settings = Object.freeze({ ...base, ...parsed.global, ...checkSettings(options.global ?? {}, 'serve() options') });
   const tree = new Tree();
   tree.mount(new Application(root, scriptName, parsed.paths, settings));
   const logs = { access: [] as string[], errors: [] as string[] };
