@@ -116,7 +116,7 @@ function sendFile(request: Request, response: Response, file: string, stats: Sta
   const ifNoneMatch = h['if-none-match'];
   const notModified = ifNoneMatch !== undefined
     ? etagListMatches(ifNoneMatch, etag, false)
-    : h['if-modified-since'] !== undefined && !isAfter(mtime, h['if-modified-since']);
+    : isAtOrBefore(mtime, h['if-modified-since']);
 
   const headers = response.headers;
   headers['ETag'] = etag;
@@ -157,11 +157,15 @@ function etagListMatches(header: string, etag: string, strong: boolean): boolean
   });
 }
 
-/** Is `mtime` later than the HTTP date in `header`? An absent or unreadable date is "no". */
+/** Compares `mtime` with the HTTP date in `header`; an absent or unreadable date is "no" to both. */
 function isAfter(mtime: number, header: string | undefined): boolean {
-  if (header === undefined) return false;
-  const date = Date.parse(header);
+  const date = header === undefined ? NaN : Date.parse(header);
   return !Number.isNaN(date) && mtime > date;
+}
+
+function isAtOrBefore(mtime: number, header: string | undefined): boolean {
+  const date = header === undefined ? NaN : Date.parse(header);
+  return !Number.isNaN(date) && mtime <= date;
 }
 
 /** One `bytes=` range; undefined to ignore the header (bad syntax, several ranges). */
@@ -176,8 +180,9 @@ function parseRange(header: string, size: number): { start: number; end: number 
     end = size - 1;
   } else {
     start = Number(match[1]);
-    end = match[2] === '' ? size - 1 : Math.min(Number(match[2]), size - 1);
-    if (end < start && match[2] !== '') return undefined; // "5-2" is invalid syntax: ignore the header
+    end = match[2] === '' ? Infinity : Number(match[2]);
+    if (end < start) return undefined; // "5-2" is invalid syntax: ignore the header
+    end = Math.min(end, size - 1);
   }
   if (start >= size || size === 0) return 'unsatisfiable';
   return { start, end };
