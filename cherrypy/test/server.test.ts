@@ -1,0 +1,255 @@
+// The server under the article's conditions: thread_pool with idle keep-alive
+// connections and slow clients, the FIFO queue and its bound, limits and
+// timeouts, hostile requests, and the access log format.
+import { connect, type Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { expect } from 'chai';
+import * as cherrypy from '../index.ts';
+import { serve, type TestServer } from '../testing.ts';
+
+/** Handlers that wait until the test releases them, to fill the pool on purpose. */
+class Slow {
+  static gates: (() => void)[] = [];
+  static order: string[] = [];
+
+  @cherrypy.expose
+  async wait(name: string) {
+    await new Promise<void>((resolve) => Slow.gates.push(resolve));
+    Slow.order.push(name);
+    return `done ${name}`;
+  }
+
+  @cherrypy.expose
+  healthcheck() { return 'ok'; }
+
+  @cherrypy.expose
+  upload() { return `got ${cherrypy.request.body?.length ?? 0} bytes`; }
+
+  @cherrypy.expose
+  *stream() { yield 'partial'; throw new Error('stream broke'); }
+}
+
+function openSocket(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => resolve(socket));
+    socket.on('error', reject);
+  });
+}
+
+/** Sends one request on an open socket and resolves with the first response bytes. */
+function ask(socket: Socket, text: string): Promise<string> {
+  return new Promise((resolve) => {
+    socket.once('data', (data: Buffer) => resolve(data.toString('latin1')));
+    socket.write(text);
+  });
+}
+
+async function until(check: () => boolean, ms = 3000): Promise<void> {
+  for (const start = Date.now(); !check(); await sleep(5)) {
+    if (Date.now() - start > ms) throw new Error('condition not met in time');
+  }
+}
+
+describe('server: thread_pool and the article\'s balancer scenario', () => {
+  let site: TestServer;
+  const sockets: Socket[] = [];
+  beforeEach(async () => {
+    Slow.gates = [];
+    Slow.order = [];
+    site = await serve(new Slow(), '/', undefined, {
+      defaults: true,
+      global: { 'server.thread_pool': 10, 'server.accepted_queue_size': 5, 'server.socket_timeout': 30 },
+    });
+  });
+  afterEach(async () => {
+    for (const gate of Slow.gates) gate();
+    for (const s of sockets.splice(0)) s.destroy();
+    await site.close();
+  });
+
+  it('answers /healthcheck at once with 250 idle keep-alive connections and slow-header clients', async () => {
+    for (let i = 0; i < 250; i++) {
+      const s = await openSocket(site.port);
+      sockets.push(s);
+      if (i < 50) expect(await ask(s, 'GET /healthcheck HTTP/1.1\r\nHost: x\r\n\r\n')).to.match(/^HTTP\/1\.1 200/);
+    }
+    for (let i = 0; i < 20; i++) {
+      const s = await openSocket(site.port);
+      sockets.push(s);
+      s.write('GET /healthcheck HTTP/1.1\r\nHost: x\r\nX-Slow: '); // never finished
+    }
+    const started = Date.now();
+    const res = await site.get('/healthcheck');
+    expect(res.status).to.equal(200);
+    expect(site.server.load).to.deep.equal({ active: 0, queued: 0 });
+    expect(Date.now() - started).to.be.below(2000); // generous: "at once", not a benchmark
+  });
+
+  it('queues requests beyond the pool in FIFO order and serves them as slots free', async () => {
+    const first = Array.from({ length: 10 }, (_, i) => site.get(`/wait/p${i}`));
+    await until(() => Slow.gates.length === 10);
+    const queued = ['q1', 'q2', 'q3'].map((name) => site.get(`/wait/${name}`));
+    await until(() => site.server.load.queued === 3);
+    expect(site.server.load.active).to.equal(10);
+    // Idle connections and health checks must still get in line, not fail.
+    const health = site.get('/healthcheck');
+    await until(() => site.server.load.queued === 4);
+    for (let i = 0; i < 4; i++) Slow.gates.shift()!();
+    await until(() => Slow.gates.length === 9);
+    expect((await health).status).to.equal(200);
+    while (Slow.gates.length) Slow.gates.shift()!();
+    await until(() => Slow.gates.length === 0 && Slow.order.length >= 10);
+    for (const gate of Slow.gates) gate();
+    const results = await Promise.all([...first, ...queued].map((p) => p.then((r) => r.body)));
+    expect(results.slice(10)).to.deep.equal(['done q1', 'done q2', 'done q3']);
+    expect(Slow.order.indexOf('q1')).to.be.below(Slow.order.indexOf('q2'));
+    expect(Slow.order.indexOf('q2')).to.be.below(Slow.order.indexOf('q3'));
+  });
+
+  it('answers 503 with Retry-After once the queue is full, and recovers', async () => {
+    const busy = Array.from({ length: 15 }, (_, i) => site.get(`/wait/b${i}`));
+    await until(() => site.server.load.active === 10 && site.server.load.queued === 5);
+    const refused = await site.get('/healthcheck');
+    expect(refused.status).to.equal(503);
+    expect(refused.headers['retry-after']).to.equal('1');
+    const drain = async () => { while (Slow.order.length < 15) { Slow.gates.shift()?.(); await sleep(2); } };
+    await drain();
+    await Promise.all(busy);
+    expect((await site.get('/healthcheck')).status).to.equal(200);
+    expect(site.logs.access.some((line) => / 503 \d+ /.test(line))).to.equal(true);
+  });
+
+  it('gives the slot of a client that left the queue to the next one', async () => {
+    const first = Array.from({ length: 10 }, (_, i) => site.get(`/wait/p${i}`));
+    await until(() => Slow.gates.length === 10);
+    const quitter = await openSocket(site.port);
+    quitter.write('GET /wait/quitter HTTP/1.1\r\nHost: x\r\n\r\n');
+    await until(() => site.server.load.queued === 1);
+    quitter.destroy();
+    await sleep(20);
+    const next = site.get('/wait/next');
+    await until(() => site.server.load.queued === 2);
+    Slow.gates.shift()!();
+    await until(() => Slow.gates.length === 10);
+    Slow.gates[9]!();
+    expect((await next).body).to.equal('done next');
+    while (Slow.gates.length) Slow.gates.shift()!();
+    await Promise.all(first);
+  });
+});
+
+describe('server: limits and timeouts', () => {
+  let site: TestServer;
+  before(async () => {
+    site = await serve(new Slow(), '/', undefined, {
+      defaults: true,
+      global: { 'server.max_request_header_size': 2048, 'server.max_request_body_size': 1000, 'server.socket_timeout': 0.3 },
+    });
+  });
+  after(() => site.close());
+
+  it('431 for headers over max_request_header_size', async () => {
+    const text = await site.raw(`GET /healthcheck HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(4000)}\r\n\r\n`);
+    expect(text).to.match(/^HTTP\/1\.1 431/);
+    expect(site.logs.errors.join('\n')).to.contain('431');
+  });
+
+  it('413 for a Content-Length over max_request_body_size, before reading it', async () => {
+    const text = await site.raw('POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n');
+    expect(text).to.match(/^HTTP\/1\.1 413/);
+    expect(text).to.match(/connection: close/i);
+  });
+
+  it('413 for a chunked body that grows past the limit', async () => {
+    const chunk = 'x'.repeat(600);
+    const body = `258\r\n${chunk}\r\n258\r\n${chunk}\r\n0\r\n\r\n`;
+    const text = await site.raw(`POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${body}`);
+    expect(text).to.match(/^HTTP\/1\.1 413/);
+  });
+
+  it('accepts a body within the limit', async () => {
+    const res = await site.request('POST', '/upload', { body: 'y'.repeat(1000) });
+    expect(res.body).to.equal('got 1000 bytes');
+  });
+
+  it('408 and a closed socket for a client that stops sending its body', async () => {
+    const text = await site.raw('POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly a little', 3000);
+    expect(text).to.match(/^HTTP\/1\.1 408/);
+  });
+
+  it('408 and a closed socket for a client that never finishes its headers', async () => {
+    const text = await site.raw('GET /healthcheck HTTP/1.1\r\nHost: x\r\n', 3000);
+    expect(text).to.match(/^HTTP\/1\.1 408/);
+  });
+
+  it('closes idle keep-alive connections after socket_timeout', async () => {
+    const s = await openSocket(site.port);
+    expect(await ask(s, 'GET /healthcheck HTTP/1.1\r\nHost: x\r\n\r\n')).to.match(/keep-alive/i);
+    const closed = await new Promise<boolean>((resolve) => {
+      s.once('close', () => resolve(true));
+      setTimeout(() => resolve(false), 3000);
+    });
+    expect(closed).to.equal(true);
+  });
+});
+
+describe('server: hostile and malformed requests never take it down', () => {
+  let site: TestServer;
+  before(async () => { site = await serve(new Slow(), '/', undefined, { defaults: true }); });
+  after(() => site.close());
+
+  const battery: [string, RegExp][] = [
+    ['\x00\x01\x02\xff garbage\r\n\r\n', /^HTTP\/1\.1 400/],
+    ['GET\r\n\r\n', /^HTTP\/1\.1 400/],
+    ['GET / HTTP/9.9\r\nHost: x\r\n\r\n', /^HTTP\/1\.1 (400|505)/],
+    ['GET /healthcheck HTTP/1.1\r\nBad Header\r\n\r\n', /^HTTP\/1\.1 400/],
+    ['POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', /^HTTP\/1\.1 400/],
+    ['POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello', /^HTTP\/1\.1 400/],
+    ['POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n', /^HTTP\/1\.1 400/],
+    ['GET /healthcheck HTTP/1.1\r\n\r\n', /^HTTP\/1\.1 400/], // HTTP/1.1 without Host
+    [`GET /${'a'.repeat(20000)} HTTP/1.1\r\nHost: x\r\n\r\n`, /^HTTP\/1\.1 431/],
+    ['GET %zz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', /^HTTP\/1\.1 400/],
+    ['OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', /^HTTP\/1\.1 400/],
+    ['GET ftp://x/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', /^HTTP\/1\.1 400/],
+  ];
+  for (const [text, expected] of battery) {
+    it(`answers ${JSON.stringify(text.slice(0, 40))}… with ${expected.source.slice(12, 15)}`, async () => {
+      expect(await site.raw(text)).to.match(expected);
+      expect((await site.get('/healthcheck')).status).to.equal(200);
+    });
+  }
+
+  it('survives a handler that throws after streaming began: the response is cut, not faked', async () => {
+    const text = await site.raw('GET /stream HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(text).to.match(/^HTTP\/1\.1 200/);
+    expect(text).to.contain('partial');
+    expect(text).not.to.match(/\r\n0\r\n\r\n$/);
+    expect(site.logs.errors.join('\n')).to.contain('stream broke');
+    expect((await site.get('/healthcheck')).status).to.equal(200);
+  });
+
+  it('survives clients that disconnect mid-request and mid-response', async () => {
+    for (let i = 0; i < 20; i++) {
+      const s = await openSocket(site.port);
+      s.write(i % 2 ? 'POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc' : 'GET /healthcheck HTTP/1.1\r\nHost: x\r\n\r\n');
+      s.destroy();
+    }
+    await sleep(50);
+    expect((await site.get('/healthcheck')).status).to.equal(200);
+  });
+});
+
+describe('server: access log', () => {
+  it('writes one CherryPy-format line per request, escaping what the client sent', async () => {
+    const site = await serve(new Slow(), '/', undefined, { defaults: true });
+    try {
+      await site.request('GET', '/healthcheck?a=1', { headers: { 'User-Agent': 'curl/7.88.1', Referer: 'http://r/"x"' } });
+      await site.get('/nope');
+      const [ok, missing] = site.logs.access;
+      expect(ok).to.match(/^127\.0\.0\.1 - - \[\d{2}\/[A-Z][a-z]{2}\/\d{4}:\d{2}:\d{2}:\d{2}\] "GET \/healthcheck\?a=1 HTTP\/1\.1" 200 2 "http:\/\/r\/\\"x\\"" "curl\/7\.88\.1"$/);
+      expect(missing).to.match(/"GET \/nope HTTP\/1\.1" 404 \d+ "" ""$/);
+    } finally {
+      await site.close();
+    }
+  });
+});
