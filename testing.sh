@@ -7,6 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")"
 report="${COVERAGE_DIR:-coverage}"
+# The tests expect the test_suite environment, not the production one the image sets.
+export NODE_ENV=test
 exec node_modules/.bin/c8 \
   --all --include 'cherrypy/**/*.ts' --include run.ts --exclude 'cherrypy/test/**' \
   --reporter text --report-dir "$report" --temp-directory "$report/tmp" \
