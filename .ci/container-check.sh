@@ -62,7 +62,7 @@ rm -rf "$work/broken/node_modules"
 sed -i "s|expect(res.body).to.equal('<html><body>scripted landing</body></html>');|expect(res.body).to.equal('broken on purpose');|" "$work/broken/test.ts"
 grep -q "broken on purpose" "$work/broken/test.ts" || fail "could not break test.ts for the check"
 if HOST_PORT=$port "$work/broken/run.sh" </dev/null >"$work/run.log" 2>&1; then fail "run.sh went on although a test failed"; fi
-docker inspect cherrypy >/dev/null 2>&1 && fail "a container was started although a test failed"
+docker container inspect cherrypy >/dev/null 2>&1 && fail "a container was started although a test failed"
 grep -q "failing" "$work/run.log" || fail "the failing test was not reported"
 echo "container check: a failing test stops run.sh before serving"
 docker build -q -t cherrypy . >/dev/null   # leave the good image behind
