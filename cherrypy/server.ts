@@ -30,17 +30,24 @@ import type { Tree } from './app.ts';
 import type { Settings } from './config.ts';
 import type { Request } from './request.ts';
 
-interface InFlight { req: IncomingMessage; res: ServerResponse }
+/** One request from arrival to the end of its response (or of its connection). */
+interface Job {
+  req: IncomingMessage;
+  res: ServerResponse;
+  request?: Request;
+  started: boolean;
+  done: boolean;
+}
 
 export class Server implements Host {
   readonly http: HttpServer;
   draining = false;
   private active = 0;
-  private readonly queue: InFlight[] = [];
+  private readonly queue: Job[] = [];
   private queueHead = 0;
-  private readonly inFlight = new Set<InFlight>();
-  /** Open sockets and how many of their requests are in progress. */
-  private readonly sockets = new Map<Socket, number>();
+  private readonly inFlight = new Set<Job>();
+  /** Open sockets and their requests not yet finished (started or queued). */
+  private readonly sockets = new Map<Socket, Set<Job>>();
   private readonly poolSize: number;
   private readonly queueLimit: number;
 
@@ -59,8 +66,14 @@ export class Server implements Host {
       connectionsCheckingInterval: Math.min(1000, Math.max(25, Math.round(socketMs / 4))),
     }, this.onRequest);
     this.http.on('connection', (socket: Socket) => {
-      this.sockets.set(socket, 0);
-      socket.once('close', () => this.sockets.delete(socket));
+      const jobs = new Set<Job>();
+      this.sockets.set(socket, jobs);
+      // Pipelined responses still waiting their turn get no 'close' of their
+      // own when the client goes away: finish them here, or their slots leak.
+      socket.once('close', () => {
+        this.sockets.delete(socket);
+        for (const job of jobs) this.finish(job);
+      });
     });
     this.http.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
   }
@@ -76,63 +89,62 @@ export class Server implements Host {
   }
 
   private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    const socket = req.socket;
-    this.sockets.set(socket, (this.sockets.get(socket) ?? 0) + 1);
-    if (this.active < this.poolSize) return this.start({ req, res });
-    if (this.queue.length - this.queueHead >= this.queueLimit) return this.reject(req, res);
-    this.queue.push({ req, res });
+    const job: Job = { req, res, started: false, done: false };
+    this.sockets.get(req.socket)?.add(job);
+    res.once('close', () => this.finish(job));
+    if (this.active < this.poolSize) this.start(job);
+    else if (this.queue.length - this.queueHead >= this.queueLimit) this.reject(job);
+    else this.queue.push(job);
   };
 
-  private start(job: InFlight): void {
-    const { req, res } = job;
+  private start(job: Job): void {
+    job.started = true;
     this.active++;
     this.inFlight.add(job);
-    let request: Request | undefined;
-    res.once('close', () => {
+    job.request = handleRequest(this, job.req, job.res);
+  }
+
+  /** Called once per request: its response is complete, or its connection is gone. */
+  private finish(job: Job): void {
+    if (job.done) return;
+    job.done = true;
+    if (job.started) {
       this.active--;
       this.inFlight.delete(job);
-      this.accessLog(request?.remote.ip ?? req.socket.remoteAddress, req, res);
-      this.requestDone(req.socket);
-      this.next();
-    });
-    request = handleRequest(this, req, res);
+    }
+    const { req, res } = job;
+    this.sockets.get(req.socket)?.delete(job);
+    this.accessLog(job.request?.remote.ip ?? req.socket.remoteAddress, req, res);
+    if (this.draining) this.closeIdle();
+    this.next();
   }
 
   /** Starts queued requests while slots are free, skipping those whose client left. */
   private next(): void {
     while (this.active < this.poolSize && this.queueHead < this.queue.length) {
       const job = this.queue[this.queueHead]!;
-      this.queue[this.queueHead++] = undefined as unknown as InFlight;
+      this.queue[this.queueHead++] = undefined as unknown as Job;
       if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
         this.queue.splice(0, this.queueHead);
         this.queueHead = 0;
       }
-      if (job.res.destroyed) {
-        this.requestDone(job.req.socket);
+      if (job.done) continue;
+      if (job.req.socket.destroyed) {
+        this.finish(job);
         continue;
       }
       this.start(job);
     }
   }
 
-  private reject(req: IncomingMessage, res: ServerResponse): void {
+  private reject(job: Job): void {
     const body = 'Server busy: too many requests are waiting. Try again shortly.\n';
-    res.once('close', () => {
-      this.accessLog(req.socket.remoteAddress, req, res);
-      this.requestDone(req.socket);
-    });
-    res.writeHead(503, {
+    job.res.writeHead(503, {
       'content-type': 'text/plain;charset=utf-8', 'content-length': Buffer.byteLength(body),
       'retry-after': '1', 'connection': 'close',
     });
-    (res as ServerResponse & { [SENT_LENGTH]?: unknown })[SENT_LENGTH] = Buffer.byteLength(body);
-    res.end(body);
-  }
-
-  private requestDone(socket: Socket): void {
-    const busy = (this.sockets.get(socket) ?? 1) - 1;
-    if (this.sockets.has(socket)) this.sockets.set(socket, busy);
-    if (this.draining) this.closeIdle();
+    (job.res as ServerResponse & { [SENT_LENGTH]?: unknown })[SENT_LENGTH] = Buffer.byteLength(body);
+    job.res.end(body);
   }
 
   private onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
@@ -160,7 +172,7 @@ export class Server implements Host {
   private closeIdle(): void {
     this.http.closeIdleConnections();
     // node leaves sockets that never sent a byte; they have no request to lose.
-    for (const [socket, busy] of this.sockets) if (busy === 0 && socket.bytesRead === 0) socket.destroy();
+    for (const [socket, jobs] of this.sockets) if (jobs.size === 0 && socket.bytesRead === 0) socket.destroy();
   }
 
   /**

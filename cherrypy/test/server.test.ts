@@ -138,6 +138,56 @@ describe('server: thread_pool and the article\'s balancer scenario', () => {
   });
 });
 
+describe('server: pipelining', () => {
+  it('frees every slot when a client with pipelined requests goes away', async () => {
+    const site = await serve(new Slow(), '/', undefined, { defaults: true, global: { 'server.thread_pool': 4 } });
+    try {
+      for (let round = 0; round < 20; round++) {
+        const s = await openSocket(site.port);
+        s.write('GET /healthcheck HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(50));
+        await new Promise((r) => s.once('data', r));
+        s.destroy();
+      }
+      await until(() => site.server.load.active === 0 && site.server.load.queued === 0);
+      const res = await site.get('/healthcheck');
+      expect(res.status).to.equal(200);
+    } finally {
+      await site.close();
+    }
+  });
+
+  it('frees the slots of queued pipelined requests whose client left', async () => {
+    Slow.gates = [];
+    const site = await serve(new Slow(), '/', undefined, { defaults: true, global: { 'server.thread_pool': 2 } });
+    try {
+      const s = await openSocket(site.port);
+      s.write(Array.from({ length: 10 }, (_, i) => `GET /wait/a${i} HTTP/1.1\r\nHost: x\r\n\r\n`).join(''));
+      await until(() => site.server.load.active === 2 && site.server.load.queued === 8);
+      s.destroy();
+      await sleep(20);
+      for (let i = 0; i < 200 && (site.server.load.active || site.server.load.queued); i++) {
+        Slow.gates.shift()?.();
+        await sleep(5);
+      }
+      expect(site.server.load).to.deep.equal({ active: 0, queued: 0 });
+      expect((await site.get('/healthcheck')).status).to.equal(200);
+    } finally {
+      for (const gate of Slow.gates) gate();
+      await site.close();
+    }
+  });
+
+  it('answers pipelined requests in order', async () => {
+    const site = await serve(new Slow(), '/', undefined, { defaults: true, global: { 'server.thread_pool': 2 } });
+    try {
+      const text = await site.raw('GET /healthcheck HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(5) + 'GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      expect(text.match(/HTTP\/1\.1 \d+/g)).to.deep.equal([...Array(5).fill('HTTP/1.1 200'), 'HTTP/1.1 404']);
+    } finally {
+      await site.close();
+    }
+  });
+});
+
 describe('server: limits and timeouts', () => {
   let site: TestServer;
   before(async () => {

@@ -1,0 +1,240 @@
+/**
+ * npm run bench [-- --duration 4 --connections 50 --pipelining 1 --rounds 2 --idle 1000]
+ *
+ * Measures the template against bare node:http in the same run, so the ratio
+ * means something on a noisy machine:
+ *   GET /          run.ts's Landing        vs  node:http answering the same bytes
+ *   GET /logo.png  prod.conf's staticfile  vs  node:http that stats and streams the file
+ *   /healthcheck latency while `--idle` keep-alive connections sit open and / is under load
+ *   start to first 200, and idle RSS, of `node --import tsx run.ts`
+ * Each server is its own process (pinned to CPU 0 when taskset exists; the load
+ * generator then runs on CPU 1). Rounds are interleaved A B A B after a warm-up,
+ * and the table shows medians. Exits non-zero when a server fails to start or
+ * answers with errors, never because of speed.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { Agent, get as httpGet, request as httpRequest } from 'node:http';
+import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
+import { cpus } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const { values: args } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '4' },
+    connections: { type: 'string', default: '50' },
+    pipelining: { type: 'string', default: '1' },
+    rounds: { type: 'string', default: '2' },
+    idle: { type: 'string', default: '1000' },
+  },
+});
+const opts = {
+  duration: Number(args.duration), connections: Number(args.connections), pipelining: Number(args.pipelining),
+  rounds: Number(args.rounds), idle: Number(args.idle),
+};
+
+const pin = hasTaskset() && cpus().length >= 2;
+if (pin) execFileSync('taskset', ['-pc', '1', String(process.pid)], { stdio: 'ignore' });
+
+function hasTaskset(): boolean {
+  try {
+    execFileSync('taskset', ['-V'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+interface Running { name: string; child: ChildProcess; url: string; startMs: number }
+
+function status(url: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = httpGet(url, { agent: false }, (res) => { res.resume(); resolve(res.statusCode ?? 0); });
+    req.on('error', () => resolve(0));
+  });
+}
+
+async function start(name: string, script: string, probe = '/'): Promise<Running> {
+  const port = await freePort();
+  const command = pin ? 'taskset' : process.execPath;
+  const argv = [...(pin ? ['-c', '0', process.execPath] : []), '--import', 'tsx', script];
+  const began = performance.now();
+  const child = spawn(command, argv, { cwd: root, env: { ...process.env, PORT: String(port), NODE_ENV: 'production' }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d));
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 2000; i++) {
+    if ((await status(url + probe)) === 200) return { name, child, url, startMs: performance.now() - began };
+    if (child.exitCode !== null) break;
+    await sleep(5);
+  }
+  child.kill('SIGKILL');
+  throw new Error(`${name} did not answer 200 on ${probe}:\n${stderr}`);
+}
+
+function stop(server: Running): Promise<void> {
+  return new Promise((resolve) => {
+    if (server.child.exitCode !== null) return resolve();
+    server.child.once('exit', () => resolve());
+    server.child.kill('SIGTERM');
+  });
+}
+
+interface Sample { rps: number; p50: number; p99: number }
+
+async function load(url: string, duration = opts.duration): Promise<Sample> {
+  const result = await autocannon({ url, connections: opts.connections, pipelining: opts.pipelining, duration });
+  if (result.errors || result.timeouts || result.non2xx) {
+    throw new Error(`${url}: ${result.errors} errors, ${result.timeouts} timeouts, ${result.non2xx} non-2xx responses`);
+  }
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
+const medianSample = (xs: Sample[]): Sample => ({ rps: median(xs.map((x) => x.rps)), p50: median(xs.map((x) => x.p50)), p99: median(xs.map((x) => x.p99)) });
+
+/** A B A B: each server warmed up once, then measured in alternation. */
+async function compare(path: string, ours: Running, bare: Running): Promise<[Sample, Sample]> {
+  await load(ours.url + path, 1);
+  await load(bare.url + path, 1);
+  const a: Sample[] = [], b: Sample[] = [];
+  for (let r = 0; r < opts.rounds; r++) {
+    a.push(await load(ours.url + path));
+    b.push(await load(bare.url + path));
+  }
+  return [medianSample(a), medianSample(b)];
+}
+
+/** Opens `count` keep-alive connections, each sending a health check now and every 5 s, like a balancer. */
+async function holdIdle(port: number, count: number): Promise<{ sockets: Socket[]; stop: () => void; open: () => number }> {
+  const sockets: Socket[] = [];
+  const ping = (s: Socket) => s.write('GET /healthcheck HTTP/1.1\r\nHost: bench\r\n\r\n');
+  for (let i = 0; i < count; i++) {
+    const s = connect(port, '127.0.0.1');
+    s.on('error', () => {});
+    s.on('data', () => {});
+    await new Promise((r) => s.once('connect', r));
+    ping(s);
+    sockets.push(s);
+  }
+  const timer = setInterval(() => sockets.forEach((s) => !s.destroyed && ping(s)), 5000);
+  return { sockets, stop: () => { clearInterval(timer); sockets.forEach((s) => s.destroy()); }, open: () => sockets.filter((s) => !s.destroyed).length };
+}
+
+async function healthUnderLoad(server: Running): Promise<{ p50: number; p99: number; n: number; open: number }> {
+  const port = Number(new URL(server.url).port);
+  const idle = await holdIdle(port, opts.idle);
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const latencies: number[] = [];
+  let running = true;
+  const probe = (async () => {
+    while (running) {
+      const t = performance.now();
+      const code = await new Promise<number>((resolve) => {
+        const req = httpRequest(`${server.url}/healthcheck`, { agent }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode ?? 0)); });
+        req.on('error', () => resolve(0));
+        req.end();
+      });
+      if (code !== 200) throw new Error(`/healthcheck answered ${code} under load`);
+      latencies.push(performance.now() - t);
+      await sleep(10);
+    }
+  })();
+  await load(`${server.url}/`);
+  running = false;
+  await probe;
+  const open = idle.open();
+  idle.stop();
+  agent.destroy();
+  const sorted = latencies.sort((a, b) => a - b);
+  return { p50: sorted[Math.floor(sorted.length * 0.5)]!, p99: sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))]!, n: sorted.length, open };
+}
+
+function rssMb(pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) / 1024 : NaN;
+}
+
+const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const row = (cells: string[]) => '| ' + cells.join(' | ') + ' |';
+
+async function main(): Promise<void> {
+  console.error(`bench: ${opts.duration} s x ${opts.rounds} rounds, ${opts.connections} connections, pipelining ${opts.pipelining}, ${pin ? 'servers on CPU 0, load on CPU 1' : 'not pinned'}; node ${process.version}`);
+  const rows: string[][] = [];
+  let failed = false;
+  const guard = async (label: string, fn: () => Promise<void>) => {
+    try {
+      await fn();
+    } catch (err) {
+      failed = true;
+      console.error(`bench: ${label} failed: ${(err as Error).message}`);
+    }
+  };
+
+  await guard('GET /', async () => {
+    const ours = await start('cherrypy run.ts', 'run.ts');
+    const bare = await start('bare node:http', 'bench/baseline-hello.ts');
+    try {
+      const [a, b] = await compare('/', ours, bare);
+      rows.push(['GET /', 'run.ts Landing', fmt(a.rps), fmt(a.p50, 1), fmt(a.p99, 1), fmt(a.rps / b.rps, 2) + 'x']);
+      rows.push(['GET /', 'bare node:http, same bytes', fmt(b.rps), fmt(b.p50, 1), fmt(b.p99, 1), '1.00x']);
+    } finally {
+      await Promise.all([stop(ours), stop(bare)]);
+    }
+  });
+
+  await guard('GET /logo.png', async () => {
+    const ours = await start('cherrypy run.ts', 'run.ts', '/logo.png');
+    const bare = await start('bare node:http static', 'bench/baseline-static.ts', '/logo.png');
+    try {
+      const [a, b] = await compare('/logo.png', ours, bare);
+      rows.push(['GET /logo.png', 'prod.conf staticfile', fmt(a.rps), fmt(a.p50, 1), fmt(a.p99, 1), fmt(a.rps / b.rps, 2) + 'x']);
+      rows.push(['GET /logo.png', 'bare node:http stat + stream', fmt(b.rps), fmt(b.p50, 1), fmt(b.p99, 1), '1.00x']);
+    } finally {
+      await Promise.all([stop(ours), stop(bare)]);
+    }
+  });
+
+  await guard('/healthcheck with idle connections', async () => {
+    const ours = await start('cherrypy run.ts', 'run.ts');
+    try {
+      const h = await healthUnderLoad(ours);
+      rows.push([`/healthcheck, ${opts.idle} idle keep-alive + load on /`, `run.ts (${h.open} still open, ${h.n} probes)`, '', fmt(h.p50, 1), fmt(h.p99, 1), h.p99 < 20 ? 'p99 < 20 ms' : 'p99 >= 20 ms']);
+    } finally {
+      await stop(ours);
+    }
+  });
+
+  await guard('start-up', async () => {
+    const starts: number[] = [], rss: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const ours = await start('cherrypy run.ts', 'run.ts');
+      starts.push(ours.startMs);
+      await sleep(1000);
+      rss.push(rssMb(ours.child.pid!));
+      await stop(ours);
+    }
+    rows.push(['start to first 200', 'node --import tsx run.ts', '', fmt(median(starts)) + ' ms', '', median(starts) < 1500 ? 'under 1.5 s' : 'over 1.5 s']);
+    rows.push(['idle RSS', 'after start, 1 s idle', '', fmt(median(rss), 1) + ' MB', '', median(rss) < 100 ? 'under 100 MB' : 'over 100 MB']);
+  });
+
+  console.log(row(['scenario', 'server', 'req/s', 'p50 ms', 'p99 ms', 'ratio / target']));
+  console.log(row(['---', '---', '---:', '---:', '---:', '---']));
+  for (const r of rows) console.log(row(r));
+  if (failed) process.exit(1);
+}
+
+await main();
