@@ -10,8 +10,8 @@
  *   3. the handler tools: staticdir / staticfile (GET and HEAD; a miss falls
  *      through);
  *   4. dispatch (dispatch.ts), then trailing_slash, the argument check, the
- *      body (body.ts), and the handler, inside the request context
- *      (request.ts) so `cherrypy.request` works across await;
+ *      body (body.ts), and the handler, with `cherrypy.request` pointing at
+ *      this request (request.ts);
  *   5. the value it returns becomes the response (respond.ts).
  * Anything thrown on the way ends up in `fail`, the one place where errors
  * become responses.
@@ -23,7 +23,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HTTPError, HTTPRedirect, NotFound, errorPage } from './errors.ts';
 import { checkArguments, findHandler } from './dispatch.ts';
 import { METHODS_WITH_BODIES, readBody } from './body.ts';
-import { Request, Response, runInContext } from './request.ts';
+import { Request, Response, callHandler } from './request.ts';
 import { serveStaticDir, serveStaticFile, type FileBody } from './static.ts';
 import { send, type Body } from './respond.ts';
 import { applyProxy, checkAllowed, setResponseHeaders, trailingSlashRedirect } from './tools.ts';
@@ -90,29 +90,27 @@ export function handleRequest(host: Host, req: IncomingMessage, res: ServerRespo
   const request = new Request(req, target.path, target.query, pathConfig?.settings ?? host.settings);
   const response = new Response();
   request.path_info = '/' + below.join('/') + (below.length && target.path.endsWith('/') ? '/' : '');
-  runInContext(request, response, () => {
-    try {
-      if (!app) throw new NotFound(target.path);
-      const settings = request.config;
-      if (settings['tools.proxy.on']) applyProxy(request);
-      if (settings['tools.allow.on']) checkAllowed(request);
-      if (settings['tools.response_headers.on']) setResponseHeaders(request, response);
-      const method = request.method;
-      if ((method === 'GET' || method === 'HEAD') && (settings['tools.staticdir.on'] || settings['tools.staticfile.on'])) {
-        const served = settings['tools.staticdir.on']
-          ? serveStaticDir(request, response, below.slice(pathConfig!.staticdirDepth))
-          : serveStaticFile(request, response);
-        served.then((body: FileBody | null | undefined) => {
-          if (body === undefined) dispatch(host, request, response, res, app.root, below);
-          else send(host, request, response, res, body);
-        }, (err: unknown) => fail(host, request, response, res, err));
-        return;
-      }
-      dispatch(host, request, response, res, app.root, below);
-    } catch (err) {
-      fail(host, request, response, res, err);
+  try {
+    if (!app) throw new NotFound(target.path);
+    const settings = request.config;
+    if (settings['tools.proxy.on']) applyProxy(request);
+    if (settings['tools.allow.on']) checkAllowed(request);
+    if (settings['tools.response_headers.on']) setResponseHeaders(request, response);
+    const method = request.method;
+    if ((method === 'GET' || method === 'HEAD') && (settings['tools.staticdir.on'] || settings['tools.staticfile.on'])) {
+      const served = settings['tools.staticdir.on']
+        ? serveStaticDir(request, response, below.slice(pathConfig!.staticdirDepth))
+        : serveStaticFile(request, response);
+      served.then((body: FileBody | null | undefined) => {
+        if (body === undefined) dispatch(host, request, response, res, app.root, below);
+        else send(host, request, response, res, body);
+      }, (err: unknown) => fail(host, request, response, res, err));
+      return;
     }
-  });
+    dispatch(host, request, response, res, app.root, below);
+  } catch (err) {
+    fail(host, request, response, res, err);
+  }
   return request;
 }
 
@@ -142,7 +140,7 @@ function dispatch(host: Host, request: Request, response: Response, res: ServerR
 function invoke(host: Host, request: Request, response: Response, res: ServerResponse, owner: object, handler: Function): void {
   let result: unknown;
   try {
-    result = handler.apply(owner, request.args);
+    result = callHandler(request, response, handler, owner, request.args);
   } catch (err) {
     return fail(host, request, response, res, err);
   }

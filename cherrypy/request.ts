@@ -2,9 +2,19 @@
  * `cherrypy.request` and `cherrypy.response`: the current request, from anywhere.
  *
  * CherryPy keeps them in thread-locals. Node has one thread and many requests
- * in flight, so each request runs inside an AsyncLocalStorage context and the
- * two exported objects are thin proxies that read the current one. They stay
- * right across `await`, timers and callbacks started by the handler.
+ * in flight, so the two exported objects are thin proxies that read the
+ * request whose handler is running:
+ *  - while a handler runs synchronously, from a plain variable;
+ *  - in async handlers and generators (whose code runs after the call
+ *    returns), from an AsyncLocalStorage context, which follows `await`,
+ *    timers and callbacks.
+ * On Node 24+ every handler runs in the AsyncLocalStorage context: it is cheap
+ * there. Before Node 24 it costs every async operation of the process a hook
+ * call (about a tenth of the throughput of a small handler, measured with
+ * `npm run bench`), so plain functions skip it; such a function that returns a
+ * promise should be declared `async` if code after its awaits reads
+ * `cherrypy.request`. Outside any handler, reading them throws a clear error:
+ * a request's data never leaks into another's.
  *
  * Field names follow CherryPy's (`path_info`, `query_string`, `is_index`,
  * `remote.ip`), so the CherryPy docs read true here.
@@ -91,19 +101,52 @@ export class Response {
 interface Context { request: Request; response: Response }
 
 const storage = new AsyncLocalStorage<Context>();
+/** The request whose handler is running synchronously right now. */
+let synchronous: Context | undefined;
 
-export function runInContext<T>(request: Request, response: Response, fn: () => T): T {
-  return storage.run({ request, response }, fn);
+/** Node 24 made AsyncLocalStorage cheap (async context frames). */
+const alwaysAsyncContext = Number(process.versions.node.split('.')[0]) >= 24 &&
+  !process.execArgv.includes('--no-async-context-frame') && !/--no-async-context-frame/.test(process.env.NODE_OPTIONS ?? '');
+
+const needsAsyncContext = new WeakMap<Function, boolean>();
+/** Async functions and generators run code after the call returns: they need the async context. */
+function runsLater(fn: Function): boolean {
+  let later = needsAsyncContext.get(fn);
+  if (later === undefined) {
+    later = /^\[object (Async|Generator|AsyncGenerator)Function\]$/.test(Object.prototype.toString.call(fn));
+    needsAsyncContext.set(fn, later);
+  }
+  return later;
 }
 
-export function currentContext(): Context | undefined {
-  return storage.getStore();
+/**
+ * Calls `fn` with `cherrypy.request` and `cherrypy.response` pointing at this
+ * request; `async` says whether code started by the call runs after it returns.
+ */
+export function inContext<T>(request: Request, response: Response, async: boolean, fn: () => T): T {
+  const context = { request, response };
+  if (alwaysAsyncContext || async) return storage.run(context, fn);
+  const outer = synchronous;
+  synchronous = context;
+  try {
+    return fn();
+  } finally {
+    synchronous = outer;
+  }
+}
+
+/** Calls a handler in its request's context. */
+export function callHandler(request: Request, response: Response, handler: Function, owner: object, args: string[]): unknown {
+  return inContext(request, response, runsLater(handler), () => handler.apply(owner, args));
 }
 
 function contextProxy<T extends object>(pick: (c: Context) => T, name: string): T {
   const current = (): T => {
-    const context = storage.getStore();
-    if (!context) throw new Error(`cherrypy.${name} is only available while a request is being handled`);
+    const context = synchronous ?? storage.getStore();
+    if (!context) {
+      throw new Error(`cherrypy.${name} is only available while a request is being handled` +
+        (alwaysAsyncContext ? '' : ' (in a function that returns a promise, declare it async to use it after await)'));
+    }
     return pick(context);
   };
   return new Proxy({} as T, {

@@ -19,7 +19,7 @@ import { createReadStream } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import { Readable, pipeline } from 'node:stream';
 import { createGzip, gzipSync } from 'node:zlib';
-import type { Request, Response } from './request.ts';
+import { inContext, type Request, type Response } from './request.ts';
 import { FileBody } from './static.ts';
 import { wantsGzip } from './tools.ts';
 import type { Host } from './pipeline.ts';
@@ -69,7 +69,7 @@ export function send(host: Host, request: Request, response: Response, res: Serv
   } else if (body instanceof FileBody) {
     if (body.end >= body.start && request.method !== 'HEAD') stream = createReadStream(body.file, { start: body.start, end: body.end });
   } else if (isStream(body)) {
-    stream = body instanceof Readable ? body : Readable.from(toBytes(body));
+    stream = body instanceof Readable ? body : Readable.from(toBytes(body, request, response));
     headers['content-type'] ??= HTML;
   } else {
     payload = JSON.stringify(body);
@@ -108,10 +108,22 @@ export function send(host: Host, request: Request, response: Response, res: Serv
   });
 }
 
-/** Checks that streamed items are strings or bytes; anything else is a handler bug worth naming. */
-async function* toBytes(items: Iterable<unknown> | AsyncIterable<unknown>): AsyncGenerator<Buffer | string> {
-  for await (const item of items) {
-    if (typeof item === 'string' || item instanceof Uint8Array) yield item as Buffer | string;
-    else throw new TypeError(`a streamed response yielded ${typeof item}; yield strings or bytes`);
+/**
+ * Pulls the handler's items in its request's context (a generator's body runs
+ * only now, long after the handler returned), and checks that they are
+ * strings or bytes: anything else is a handler bug worth naming.
+ */
+async function* toBytes(items: Iterable<unknown> | AsyncIterable<unknown>, request: Request, response: Response): AsyncGenerator<Buffer | string> {
+  const iterator = Symbol.asyncIterator in items ? items[Symbol.asyncIterator]() : (items as Iterable<unknown>)[Symbol.iterator]();
+  try {
+    for (;;) {
+      const step = await inContext(request, response, true, () => iterator.next());
+      if (step.done) return;
+      const item = step.value;
+      if (typeof item === 'string' || item instanceof Uint8Array) yield item as Buffer | string;
+      else throw new TypeError(`a streamed response yielded ${typeof item}; yield strings or bytes`);
+    }
+  } finally {
+    await iterator.return?.(); // let the handler's finally blocks run when the client goes away
   }
 }

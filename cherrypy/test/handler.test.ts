@@ -31,6 +31,23 @@ class Api {
   }
 
   @cherrypy.expose
+  async mine() {
+    await sleep(Math.random() * 5);
+    return cherrypy.request.params.id;
+  }
+
+  @cherrypy.expose
+  *streamInfo() { yield `streamed for ${cherrypy.request.path_info}`; }
+
+  @cherrypy.expose
+  promised() { return this.helper(); }
+
+  async helper() {
+    await sleep(1);
+    return `helper saw ${cherrypy.request.path_info}`;
+  }
+
+  @cherrypy.expose
   object() { return { a: 1, list: [1, 'two'] }; }
 
   @cherrypy.expose
@@ -120,6 +137,26 @@ describe('handlers: return values', () => {
     const [a, b] = await Promise.all([site.get('/later'), site.request('POST', '/later', { body: '' })]);
     expect(a.body).to.equal('after await: /later GET');
     expect(b.body).to.equal('after await: /later POST');
+  });
+
+  it('keeps each request\'s data its own across awaits, under concurrency', async () => {
+    const ids = Array.from({ length: 40 }, (_, i) => String(i));
+    const bodies = await Promise.all(ids.map((id) => site.get(`/mine?id=${id}`).then((r) => r.body)));
+    expect(bodies).to.deep.equal(ids);
+  });
+
+  it('gives generators the request they stream for', async () => {
+    expect((await site.get('/streamInfo')).body).to.equal('streamed for /streamInfo');
+  });
+
+  it('follows a plain function\'s promise on Node 24+, and says to declare it async before', async () => {
+    const res = await site.get('/promised');
+    if (Number(process.versions.node.split('.')[0]) >= 24) {
+      expect(res.body).to.equal('helper saw /promised');
+    } else {
+      expect(res.status).to.equal(500);
+      expect(site.logs.errors.join('\n')).to.contain('declare it async to use it after await');
+    }
   });
 
   it('sends objects and arrays as JSON', async () => {
