@@ -6,3 +6,4 @@ createServer((req, res) => {
   res.writeHead(200, { 'content-type': 'text/html;charset=utf-8', 'content-length': Buffer.byteLength(body) });
   res.end(body);
 }).listen(Number(process.env.PORT), '127.0.0.1', () => console.error(`Serving on http://127.0.0.1:${process.env.PORT}`));
+process.on('SIGTERM', () => process.exit(0));

@@ -14,3 +14,4 @@ createServer((req, res) => {
     createReadStream(file).pipe(res);
   });
 }).listen(Number(process.env.PORT), '127.0.0.1', () => console.error(`Serving on http://127.0.0.1:${process.env.PORT}`));
+process.on('SIGTERM', () => process.exit(0));

@@ -85,11 +85,11 @@ export function handleRequest(host: Host, req: IncomingMessage, res: ServerRespo
     return bare;
   }
   const app = host.tree.find(target.segments);
-  const below = app ? target.segments.slice(app.mountSegments.length) : target.segments;
+  const below = app && app.mountSegments.length ? target.segments.slice(app.mountSegments.length) : target.segments;
   const pathConfig = app ? app.configFor(below) : undefined;
   const request = new Request(req, target.path, target.query, pathConfig?.settings ?? host.settings);
   const response = new Response();
-  request.path_info = '/' + below.join('/') + (below.length && target.path.endsWith('/') ? '/' : '');
+  request.segments = below;
   try {
     if (!app) throw new NotFound(target.path);
     const settings = request.config;

@@ -28,22 +28,14 @@ export type Params = Record<string, string | string[]>;
 export class Request {
   /** The URL path as the client sent it (still percent-encoded), without the query. */
   readonly path: string;
-  /** The path below the app's mount point, decoded. */
-  path_info = '';
   readonly query_string: string;
   readonly method: string;
-  readonly protocol: string;
-  readonly headers: IncomingHttpHeaders;
-  readonly remote: { ip: string; port: number };
-  /** scheme://host of this request (from the Host header, or the proxy tool). */
-  base: string;
-  scheme: string;
   /** True when the handler is an `index` reached through the virtual index segment. */
   is_index = false;
   /** Positional arguments taken from the path. */
   args: string[] = [];
   /** The request body, read for POST, PUT and PATCH before the handler runs. */
-  body: Buffer | undefined;
+  body: Buffer | undefined = undefined;
   /** The parsed JSON body, with `tools.json_in.on`. */
   json: unknown = undefined;
   /** Settings in force for this path. */
@@ -51,21 +43,60 @@ export class Request {
   /** Node's request object, for anything not covered here. */
   readonly raw: IncomingMessage;
   /** Form-body parameters, merged into `params`. */
-  bodyParams: Params | undefined;
-  private parsedParams: Params | undefined;
+  bodyParams: Params | undefined = undefined;
+  /** The decoded path segments below the app's mount point. */
+  segments: readonly string[] = [];
+  /** The Content-Length sent, for the access log (undefined when streamed). */
+  sentLength: string | undefined = undefined;
+  // Worked out on first use: most handlers never ask.
+  private parsedParams: Params | undefined = undefined;
+  private remoteInfo: { ip: string; port: number } | undefined = undefined;
+  private schemeName: string | undefined = undefined;
+  private baseUrl: string | undefined = undefined;
 
   constructor(raw: IncomingMessage, path: string, query: string, settings: Settings) {
     this.raw = raw;
     this.method = raw.method ?? 'GET';
-    this.protocol = 'HTTP/' + raw.httpVersion;
-    this.headers = raw.headers;
     this.path = path;
     this.query_string = query;
     this.config = settings;
-    const socket = raw.socket;
-    this.remote = { ip: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
-    this.scheme = (socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
-    this.base = `${this.scheme}://${raw.headers.host ?? socket.localAddress ?? 'localhost'}`;
+  }
+
+  /** The path below the app's mount point, decoded. */
+  get path_info(): string {
+    const segments = this.segments;
+    return '/' + segments.join('/') + (segments.length && this.path.endsWith('/') ? '/' : '');
+  }
+
+  get protocol(): string {
+    return 'HTTP/' + this.raw.httpVersion;
+  }
+
+  get headers(): IncomingHttpHeaders {
+    return this.raw.headers;
+  }
+
+  /** The client's address and port (the proxy tool replaces the address with X-Forwarded-For's). */
+  get remote(): { ip: string; port: number } {
+    const socket = this.raw.socket;
+    return (this.remoteInfo ??= { ip: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 });
+  }
+
+  get scheme(): string {
+    return (this.schemeName ??= (this.raw.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http');
+  }
+
+  set scheme(value: string) {
+    this.schemeName = value;
+  }
+
+  /** scheme://host of this request (from the Host header, or the proxy tool). */
+  get base(): string {
+    return (this.baseUrl ??= `${this.scheme}://${this.raw.headers.host ?? this.raw.socket.localAddress ?? 'localhost'}`);
+  }
+
+  set base(value: string) {
+    this.baseUrl = value;
   }
 
   /** Query string and form body parameters; a repeated key gives an array (query values first). */

@@ -40,9 +40,6 @@ function headerObject(response: Response): Record<string, string | string[]> {
   return out;
 }
 
-/** The byte count for the access log: Content-Length, or '-' when streamed. */
-export const SENT_LENGTH = Symbol('sent length');
-
 function hasUnreadBody(request: Request): boolean {
   const raw = request.raw;
   if (raw.complete || request.body !== undefined) return false;
@@ -89,12 +86,12 @@ export function send(host: Host, request: Request, response: Response, res: Serv
     if (status !== 304 && status !== 204 && !('content-length' in headers)) {
       headers['content-length'] = String(payload === undefined ? 0 : typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length);
     }
-    (res as ServerResponse & { [SENT_LENGTH]?: unknown })[SENT_LENGTH] = headers['content-length'];
+    request.sentLength = headers['content-length'] as string | undefined;
     res.writeHead(status, headers);
     res.end(request.method === 'HEAD' ? undefined : payload);
     return;
   }
-  (res as ServerResponse & { [SENT_LENGTH]?: unknown })[SENT_LENGTH] = headers['content-length'];
+  request.sentLength = headers['content-length'] as string | undefined;
   res.writeHead(status, headers);
   if (request.method === 'HEAD') {
     stream.destroy();

@@ -24,16 +24,19 @@ import { createServer, type IncomingMessage, type Server as HttpServer, type Ser
 import type { Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { handleRequest, type Host } from './pipeline.ts';
-import { SENT_LENGTH } from './respond.ts';
-import { escapeLogValue, timestamp, type Log } from './log.ts';
+import { escapeLogValue, needsEscape, timestamp, type Log } from './log.ts';
 import type { Tree } from './app.ts';
 import type { Settings } from './config.ts';
 import type { Request } from './request.ts';
 
 /** One request from arrival to the end of its response (or of its connection). */
+const REJECT_BODY = 'Server busy: too many requests are waiting. Try again shortly.\n';
+
 interface Job {
   req: IncomingMessage;
   res: ServerResponse;
+  /** The unfinished requests of this job's connection (this one included). */
+  siblings: Set<Job> | undefined;
   request?: Request;
   started: boolean;
   done: boolean;
@@ -45,7 +48,6 @@ export class Server implements Host {
   private active = 0;
   private readonly queue: Job[] = [];
   private queueHead = 0;
-  private readonly inFlight = new Set<Job>();
   /** Open sockets and their requests not yet finished (started or queued). */
   private readonly sockets = new Map<Socket, Set<Job>>();
   private readonly poolSize: number;
@@ -89,9 +91,10 @@ export class Server implements Host {
   }
 
   private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    const job: Job = { req, res, started: false, done: false };
-    this.sockets.get(req.socket)?.add(job);
-    res.once('close', () => this.finish(job));
+    const siblings = this.sockets.get(req.socket);
+    const job: Job = { req, res, siblings, started: false, done: false };
+    siblings?.add(job);
+    res.on('close', () => this.finish(job)); // emitted once; `on` spares the once-wrapper
     if (this.active < this.poolSize) this.start(job);
     else if (this.queue.length - this.queueHead >= this.queueLimit) this.reject(job);
     else this.queue.push(job);
@@ -100,7 +103,6 @@ export class Server implements Host {
   private start(job: Job): void {
     job.started = true;
     this.active++;
-    this.inFlight.add(job);
     job.request = handleRequest(this, job.req, job.res);
   }
 
@@ -108,13 +110,9 @@ export class Server implements Host {
   private finish(job: Job): void {
     if (job.done) return;
     job.done = true;
-    if (job.started) {
-      this.active--;
-      this.inFlight.delete(job);
-    }
-    const { req, res } = job;
-    this.sockets.get(req.socket)?.delete(job);
-    this.accessLog(job.request?.remote.ip ?? req.socket.remoteAddress, req, res);
+    if (job.started) this.active--;
+    job.siblings?.delete(job);
+    this.accessLog(job);
     if (this.draining) this.closeIdle();
     this.next();
   }
@@ -138,13 +136,11 @@ export class Server implements Host {
   }
 
   private reject(job: Job): void {
-    const body = 'Server busy: too many requests are waiting. Try again shortly.\n';
     job.res.writeHead(503, {
-      'content-type': 'text/plain;charset=utf-8', 'content-length': Buffer.byteLength(body),
+      'content-type': 'text/plain;charset=utf-8', 'content-length': REJECT_BODY.length,
       'retry-after': '1', 'connection': 'close',
     });
-    (job.res as ServerResponse & { [SENT_LENGTH]?: unknown })[SENT_LENGTH] = Buffer.byteLength(body);
-    job.res.end(body);
+    job.res.end(REJECT_BODY);
   }
 
   private onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
@@ -159,13 +155,19 @@ export class Server implements Host {
     socket.destroy();
   }
 
-  private accessLog(ip: string | undefined, req: IncomingMessage, res: ServerResponse): void {
-    const length = (res as ServerResponse & { [SENT_LENGTH]?: unknown })[SENT_LENGTH];
-    const line = `${req.method} ${req.url} HTTP/${req.httpVersion}`;
+  private accessLog(job: Job): void {
+    const { req, res, request } = job;
+    const ip = request ? request.remote.ip : req.socket.remoteAddress ?? '-';
+    const status = res.headersSent ? res.statusCode : '-';
+    const length = request ? request.sentLength ?? '-' : res.headersSent ? REJECT_BODY.length : '-';
     const referer = req.headers.referer ?? '';
     const agent = req.headers['user-agent'] ?? '';
-    const status = res.headersSent ? res.statusCode : '-';
-    this.log.accessLine(`${ip ?? '-'} - - ${timestamp()} "${escapeLogValue(line)}" ${status} ${length ?? '-'} "${escapeLogValue(referer)}" "${escapeLogValue(agent)}"`);
+    const line = ip + ' - - ' + timestamp() + ' "' + req.method + ' ' + req.url + ' HTTP/' + req.httpVersion + '" ' +
+      status + ' ' + length + ' "' + referer + '" "' + agent + '"';
+    // What the client sent is escaped when needed, so a request is always one parseable line.
+    this.log.accessLine(!needsEscape(line) ? line : escapeLogValue(ip) + ' - - ' + timestamp() + ' "' +
+      escapeLogValue(`${req.method} ${req.url} HTTP/${req.httpVersion}`) + '" ' + status + ' ' + length + ' "' +
+      escapeLogValue(referer) + '" "' + escapeLogValue(agent) + '"');
   }
 
   /** Closes connections that have no request in progress. */
@@ -195,12 +197,17 @@ export class Server implements Host {
       // Sockets can turn idle without a request finishing (e.g. a slow client gives up).
       const sweep = setInterval(() => this.closeIdle(), 100);
       const deadline = setTimeout(() => {
-        for (const { req } of this.inFlight) {
-          this.log.error(`Cut off at shutdown_timeout: ${req.method} ${req.url} from ${req.socket.remoteAddress}`, 'ENGINE');
+        let cut = 0;
+        for (const jobs of this.sockets.values()) {
+          for (const { req, started } of jobs) {
+            if (!started) continue;
+            cut++;
+            this.log.error(`Cut off at shutdown_timeout: ${req.method} ${req.url} from ${req.socket.remoteAddress}`, 'ENGINE');
+          }
         }
         this.http.closeAllConnections();
         for (const socket of this.sockets.keys()) socket.destroy();
-        finish(this.inFlight.size === 0);
+        finish(cut === 0);
       }, this.settings['server.shutdown_timeout'] * 1000);
     });
   }
