@@ -41,39 +41,68 @@ function unreachable(name: string): boolean {
   return name === '__proto__' || name === 'prototype' || name in Object.prototype;
 }
 
-function member(node: unknown, segment: string): { owner: object; name: string; value: unknown } | undefined {
-  if (node === null || typeof node !== 'object') return undefined;
+/** A handler found for a path, and what the walk saw on the way (to tell later whether it still holds). */
+export interface Resolution {
+  found: Found | undefined;
+  /** Member names looked up, one per segment plus the virtual index (undefined: unreachable). */
+  names: (string | undefined)[];
+  /** What each name led to, and each reached object's `default`, when this was worked out. */
+  values: unknown[];
+  defaults: unknown[];
+}
+
+function translate(segment: string): string | undefined {
   const name = segment.replace(PUNCTUATION, '_');
-  if (unreachable(name)) return undefined;
-  return { owner: node, name, value: (node as Record<string, unknown>)[name] };
+  return unreachable(name) ? undefined : name;
+}
+
+const lookUp = (node: unknown, name: string | undefined): unknown =>
+  name !== undefined && node !== null && typeof node === 'object' ? (node as Record<string, unknown>)[name] : undefined;
+
+/**
+ * Walks `root` with decoded path segments and scans the trail back for the
+ * handler; `found` is undefined for "no handler" (404).
+ */
+export function findHandler(root: object, segments: readonly string[], endsWithSlash: boolean): Resolution {
+  const names = segments.map(translate);
+  names.push('index');
+  // values[i] is what names[i-1] reached; values[0] is the root.
+  const values: unknown[] = [root];
+  for (let i = 0; i < names.length; i++) values.push(lookUp(values[i], names[i]));
+  const defaults = values.map((node) => lookUp(node, 'default'));
+  const resolution: Resolution = { found: undefined, names, values, defaults };
+  for (let i = values.length - 1; i >= 0; i--) {
+    const node = values[i];
+    if (node === undefined) continue;
+    if (node !== null && typeof node === 'object' && isExposed(node, 'default', defaults[i])) {
+      resolution.found = { owner: node, name: 'default', args: segments.slice(i), is_index: endsWithSlash };
+      break;
+    }
+    if (i > 0 && isExposed(values[i - 1] as object, names[i - 1]!, node)) {
+      const virtualIndex = i === values.length - 1;
+      resolution.found = { owner: values[i - 1] as object, name: names[i - 1]!, args: virtualIndex ? [] : segments.slice(i), is_index: virtualIndex };
+      break;
+    }
+  }
+  return resolution;
 }
 
 /**
- * Walks `root` with decoded path segments. Returns the handler's place, or
- * undefined for "no handler" (404).
+ * Does an earlier resolution still hold? True when every member along the
+ * walk, and every `default` beside it, is still the same value: then a fresh
+ * walk would find the same handler. A replaced method (a sinon stub) or a
+ * replaced nested object makes it false, and the path is walked again.
  */
-export function findHandler(root: object, segments: string[], endsWithSlash: boolean): Found | undefined {
-  // trail[i] is what segment i-1 reached (trail[0] is the root); the last segment is the virtual index.
-  const trail: ({ owner: object; name: string; value: unknown } | undefined)[] = [{ owner: root, name: '', value: root }];
-  let node: unknown = root;
-  for (let i = 0; i <= segments.length; i++) {
-    const step = member(node, i < segments.length ? segments[i]! : 'index');
-    trail.push(step);
-    node = step?.value;
+export function stillHolds(root: object, resolution: Resolution): boolean {
+  const { names, values, defaults } = resolution;
+  if (values[0] !== root) return false;
+  for (let i = 0; i < names.length; i++) {
+    if (lookUp(values[i], names[i]) !== values[i + 1]) return false;
   }
-  for (let i = trail.length - 1; i >= 0; i--) {
-    const step = trail[i];
-    if (!step) continue;
-    const catchAll = member(step.value, 'default');
-    if (catchAll && isExposed(catchAll.owner, catchAll.name, catchAll.value)) {
-      return { owner: step.value as object, name: 'default', args: segments.slice(i), is_index: endsWithSlash };
-    }
-    if (i > 0 && isExposed(step.owner, step.name, step.value)) {
-      const virtualIndex = i === trail.length - 1;
-      return { owner: step.owner, name: step.name, args: virtualIndex ? [] : segments.slice(i), is_index: virtualIndex };
-    }
+  for (let i = 0; i < values.length; i++) {
+    if (lookUp(values[i], 'default') !== defaults[i]) return false;
   }
-  return undefined;
+  return true;
 }
 
 /**

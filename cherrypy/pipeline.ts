@@ -21,13 +21,14 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HTTPError, HTTPRedirect, NotFound, errorPage } from './errors.ts';
-import { checkArguments, findHandler } from './dispatch.ts';
+import { checkArguments, findHandler, stillHolds, type Resolution } from './dispatch.ts';
+import { isExposed } from './expose.ts';
 import { METHODS_WITH_BODIES, readBody } from './body.ts';
 import { Request, Response, callHandler } from './request.ts';
 import { serveStaticDir, serveStaticFile, type FileBody } from './static.ts';
 import { send, type Body } from './respond.ts';
 import { applyProxy, checkAllowed, setResponseHeaders, trailingSlashRedirect } from './tools.ts';
-import type { Tree } from './app.ts';
+import type { Application, PathConfig, Tree } from './app.ts';
 import type { Settings } from './config.ts';
 import type { Log } from './log.ts';
 
@@ -38,26 +39,40 @@ export interface Host {
   log: Log;
   /** True once shutdown began: every response then closes its connection. */
   draining: boolean;
+  /** Paths resolved before (see Route). */
+  routes: Map<string, Route>;
 }
 
-interface Target { path: string; query: string; segments: string[] }
+/**
+ * What a URL path resolves to: its segments, app and config, and (once a
+ * request reached a handler) the dispatcher's answer. Kept per server for the
+ * paths that found something, so the next request for `/` skips the parsing,
+ * the lookups and the walk; the walk's answer is re-checked before each use
+ * (dispatch.ts `stillHolds`). Bounded: the cache starts over at 1,000 paths.
+ */
+export interface Route {
+  path: string;
+  segments: string[];
+  app: Application | undefined;
+  /** The segments below the app's mount point. */
+  below: string[];
+  pathConfig: PathConfig | undefined;
+  resolution?: Resolution;
+}
 
-/** Splits and decodes the request target; throws 400 for what cannot be a path. */
-export function parseTarget(url: string): Target {
-  let target = url;
-  if (target[0] !== '/') {
-    // absolute-form (RFC 9112 §3.2.2): keep only the path and query.
-    const match = /^https?:\/\/[^/?#]*/i.exec(target);
+const ROUTE_CACHE_SIZE = 1000;
+
+/** Splits and decodes a request target's path; throws 400 for what cannot be a path. */
+export function parsePath(target: string): { path: string; segments: string[] } {
+  let path = target;
+  if (path[0] !== '/') {
+    // absolute-form (RFC 9112 §3.2.2): keep only the path.
+    const match = /^https?:\/\/[^/?#]*/i.exec(path);
     if (!match) throw new HTTPError(400, 'Bad request target');
-    target = target.slice(match[0].length) || '/';
-    if (target[0] === '?') target = '/' + target;
+    path = path.slice(match[0].length) || '/';
   }
-  const q = target.indexOf('?');
-  const path = q < 0 ? target : target.slice(0, q);
-  const query = q < 0 ? '' : target.slice(q + 1);
-  const parts = path.split('/');
   const segments: string[] = [];
-  for (const part of parts) {
+  for (const part of path.split('/')) {
     if (part === '') continue;
     if (part.indexOf('%') < 0) {
       segments.push(part);
@@ -72,26 +87,42 @@ export function parseTarget(url: string): Target {
     if (decoded.includes('\0')) throw new HTTPError(400, 'NUL byte in the path');
     segments.push(decoded);
   }
-  return { path, query, segments };
+  return { path, segments };
+}
+
+function routeFor(host: Host, key: string): Route {
+  const cached = host.routes.get(key);
+  if (cached) return cached;
+  const { path, segments } = parsePath(key);
+  const app = host.tree.find(segments);
+  const below = app && app.mountSegments.length ? segments.slice(app.mountSegments.length) : segments;
+  return { path, segments, app, below, pathConfig: app?.configFor(below) };
+}
+
+function remember(host: Host, key: string, route: Route): void {
+  if (host.routes.has(key)) return;
+  if (host.routes.size >= ROUTE_CACHE_SIZE) host.routes.clear();
+  host.routes.set(key, route);
 }
 
 export function handleRequest(host: Host, req: IncomingMessage, res: ServerResponse): Request | undefined {
-  let target: Target;
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  const key = q < 0 ? url : url.slice(0, q);
+  let route: Route;
   try {
-    target = parseTarget(req.url ?? '/');
+    route = routeFor(host, key);
   } catch (err) {
-    const bare = new Request(req, req.url ?? '', '', host.settings);
+    const bare = new Request(req, key, '', host.settings);
     fail(host, bare, new Response(), res, err);
     return bare;
   }
-  const app = host.tree.find(target.segments);
-  const below = app && app.mountSegments.length ? target.segments.slice(app.mountSegments.length) : target.segments;
-  const pathConfig = app ? app.configFor(below) : undefined;
-  const request = new Request(req, target.path, target.query, pathConfig?.settings ?? host.settings);
+  const { app, below, pathConfig } = route;
+  const request = new Request(req, route.path, q < 0 ? '' : url.slice(q + 1), pathConfig?.settings ?? host.settings);
   const response = new Response();
   request.segments = below;
   try {
-    if (!app) throw new NotFound(target.path);
+    if (!app) throw new NotFound(route.path);
     const settings = request.config;
     if (settings['tools.proxy.on']) applyProxy(request);
     if (settings['tools.allow.on']) checkAllowed(request);
@@ -102,27 +133,37 @@ export function handleRequest(host: Host, req: IncomingMessage, res: ServerRespo
         ? serveStaticDir(request, response, below.slice(pathConfig!.staticdirDepth))
         : serveStaticFile(request, response);
       served.then((body: FileBody | null | undefined) => {
-        if (body === undefined) dispatch(host, request, response, res, app.root, below);
-        else send(host, request, response, res, body);
+        if (body === undefined) return dispatch(host, request, response, res, app.root, key, route);
+        remember(host, key, route);
+        send(host, request, response, res, body);
       }, (err: unknown) => fail(host, request, response, res, err));
-      return;
+      return request;
     }
-    dispatch(host, request, response, res, app.root, below);
+    dispatch(host, request, response, res, app.root, key, route);
   } catch (err) {
     fail(host, request, response, res, err);
   }
   return request;
 }
 
-function dispatch(host: Host, request: Request, response: Response, res: ServerResponse, root: object, segments: string[]): void {
+function dispatch(host: Host, request: Request, response: Response, res: ServerResponse, root: object, key: string, route: Route): void {
   try {
-    const found = findHandler(root, segments, request.path.endsWith('/'));
+    let resolution = route.resolution;
+    if (!resolution || !stillHolds(root, resolution)) {
+      resolution = findHandler(root, route.below, route.path.endsWith('/'));
+      if (resolution.found) {
+        route.resolution = resolution;
+        remember(host, key, route);
+      }
+    }
+    const found = resolution.found;
     if (!found) throw new NotFound(request.path);
     request.is_index = found.is_index;
-    request.args = found.args;
+    request.args = found.args.length ? found.args.slice() : [];
     const settings = request.config;
     if (settings['tools.trailing_slash.on']) trailingSlashRedirect(request);
     const handler = (found.owner as Record<string, unknown>)[found.name] as Function;
+    if (!isExposed(found.owner, found.name, handler)) throw new NotFound(request.path);
     checkArguments(handler, found.args, settings['request.show_mismatched_params']);
     if (METHODS_WITH_BODIES.has(request.method)) {
       readBody(request).then(

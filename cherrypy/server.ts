@@ -23,7 +23,7 @@
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { handleRequest, type Host } from './pipeline.ts';
+import { handleRequest, type Host, type Route } from './pipeline.ts';
 import { escapeLogValue, needsEscape, timestamp, type Log } from './log.ts';
 import type { Tree } from './app.ts';
 import type { Settings } from './config.ts';
@@ -45,6 +45,7 @@ interface Job {
 export class Server implements Host {
   readonly http: HttpServer;
   draining = false;
+  readonly routes = new Map<string, Route>();
   private active = 0;
   private readonly queue: Job[] = [];
   private queueHead = 0;

@@ -179,6 +179,33 @@ describe('dispatch: exposing handlers', () => {
     expect(() => cherrypy.expose(() => 1, { kind: 'method', static: true, private: false, name: 'x' } as ClassMethodDecoratorContext)).to.throw(TypeError);
   });
 
+  it('sees objects and methods replaced after a path was first served', async () => {
+    const root = new Root();
+    const site = await serve(root, '/', undefined, { defaults: true });
+    try {
+      expect((await site.get('/child/page')).body).to.equal('child page');
+      root.child = { page: cherrypy.expose(() => 'new child') } as unknown as Child;
+      expect((await site.get('/child/page')).body).to.equal('new child');
+      (root as unknown as Record<string, unknown>).wrapped = () => 'no longer exposed';
+      expect((await site.get('/wrapped')).status).to.equal(404);
+      (root.catalog as unknown as Record<string, unknown>).books = { index: cherrypy.expose(() => 'books index') };
+      expect((await site.get('/catalog/books/')).body).to.equal('books index');
+    } finally {
+      await site.close();
+    }
+  });
+
+  it('remembers at most 1,000 paths', async () => {
+    const site = await serve(new Root(), '/', undefined, { defaults: true });
+    try {
+      for (let i = 0; i < 1100; i++) await site.get(`/catalog/${i}`);
+      expect(site.server.routes.size).to.be.at.most(1000);
+      expect((await site.get('/catalog/1099')).body).to.equal('catalog:1099');
+    } finally {
+      await site.close();
+    }
+  });
+
   it('mounts an app below a script name', async () => {
     const site = await serve(new Child(), '/api', undefined, { defaults: true });
     try {
