@@ -25,6 +25,8 @@ import type { Settings } from './config.ts';
 
 export type Params = Record<string, string | string[]>;
 
+const NO_ARGS = Object.freeze([]) as unknown as string[];
+
 export class Request {
   /** The URL path as the client sent it (still percent-encoded), without the query. */
   readonly path: string;
@@ -33,7 +35,7 @@ export class Request {
   /** True when the handler is an `index` reached through the virtual index segment. */
   is_index = false;
   /** Positional arguments taken from the path. */
-  args: string[] = [];
+  args: string[] = NO_ARGS;
   /** The request body, read for POST, PUT and PATCH before the handler runs. */
   body: Buffer | undefined = undefined;
   /** The parsed JSON body, with `tools.json_in.on`. */
@@ -45,7 +47,7 @@ export class Request {
   /** Form-body parameters, merged into `params`. */
   bodyParams: Params | undefined = undefined;
   /** The decoded path segments below the app's mount point. */
-  segments: readonly string[] = [];
+  segments: readonly string[] = NO_ARGS;
   /** The Content-Length sent, for the access log (undefined when streamed). */
   sentLength: string | undefined = undefined;
   // Worked out on first use: most handlers never ask.
@@ -74,6 +76,11 @@ export class Request {
 
   get headers(): IncomingHttpHeaders {
     return this.raw.headers;
+  }
+
+  /** The client's address, for the access log: without making `remote` when nothing asked for it. */
+  get remoteIp(): string {
+    return this.remoteInfo ? this.remoteInfo.ip : this.raw.socket.remoteAddress ?? '-';
   }
 
   /** The client's address and port (the proxy tool replaces the address with X-Forwarded-For's). */
@@ -168,7 +175,15 @@ export function inContext<T>(request: Request, response: Response, async: boolea
 
 /** Calls a handler in its request's context. */
 export function callHandler(request: Request, response: Response, handler: Function, owner: object, args: string[]): unknown {
-  return inContext(request, response, runsLater(handler), () => handler.apply(owner, args));
+  if (alwaysAsyncContext || runsLater(handler)) return storage.run({ request, response }, () => handler.apply(owner, args));
+  // The common case, kept free of closures: every request passes here.
+  const outer = synchronous;
+  synchronous = { request, response };
+  try {
+    return handler.apply(owner, args);
+  } finally {
+    synchronous = outer;
+  }
 }
 
 function contextProxy<T extends object>(pick: (c: Context) => T, name: string): T {

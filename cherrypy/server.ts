@@ -158,7 +158,7 @@ export class Server implements Host {
 
   private accessLog(job: Job): void {
     const { req, res, request } = job;
-    const ip = request ? request.remote.ip : req.socket.remoteAddress ?? '-';
+    const ip = request ? request.remoteIp : req.socket.remoteAddress ?? '-';
     const status = res.headersSent ? res.statusCode : '-';
     const length = request ? request.sentLength ?? '-' : res.headersSent ? REJECT_BODY.length : '-';
     const referer = req.headers.referer ?? '';
