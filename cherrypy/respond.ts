@@ -64,7 +64,8 @@ export function send(host: Host, request: Request, response: Response, res: Serv
     payload = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
     headers['content-type'] ??= 'application/octet-stream';
   } else if (body instanceof FileBody) {
-    if (body.end >= body.start && request.method !== 'HEAD') stream = createReadStream(body.file, { start: body.start, end: body.end });
+    if (body.bytes) payload = body.start === 0 && body.end === body.bytes.length - 1 ? body.bytes : body.bytes.subarray(body.start, body.end + 1);
+    else if (body.end >= body.start && request.method !== 'HEAD') stream = createReadStream(body.file, { start: body.start, end: body.end });
   } else if (isStream(body)) {
     stream = body instanceof Readable ? body : Readable.from(toBytes(body, request, response));
     headers['content-type'] ??= HTML;
@@ -74,7 +75,7 @@ export function send(host: Host, request: Request, response: Response, res: Serv
   }
 
   const status = response.status;
-  if (payload !== undefined && wantsGzip(request, headers)) {
+  if (payload !== undefined && !(body instanceof FileBody) && wantsGzip(request, headers)) {
     payload = gzipSync(payload, { level: request.config['tools.gzip.compress_level'] });
     headers['content-encoding'] = 'gzip';
   } else if (stream && !(body instanceof FileBody) && wantsGzip(request, headers)) {

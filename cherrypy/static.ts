@@ -28,11 +28,16 @@ import type { Stats } from 'node:fs';
 import { join, resolve, sep } from 'node:path';
 import { HTTPError, HTTPRedirect } from './errors.ts';
 import { contentType } from './mime.ts';
+import { describe, smallFileBytes } from './filecache.ts';
 import type { Request, Response } from './request.ts';
 
-/** A file to stream as the response body: bytes start..end inclusive. A class, so no JSON value can pass for one. */
+/**
+ * A file as the response body: bytes start..end inclusive, from memory when
+ * the file is small (filecache.ts), else streamed from disk. A class, so no
+ * JSON value a handler returns can pass for one.
+ */
 export class FileBody {
-  constructor(readonly file: string, readonly start: number, readonly end: number) {}
+  constructor(readonly file: string, readonly start: number, readonly end: number, readonly bytes?: Buffer) {}
 }
 
 const realRoots = new Map<string, Promise<string>>();
@@ -101,11 +106,10 @@ export async function serveStaticDir(request: Request, response: Response, branc
 }
 
 /** Sets the headers for `file` and decides full, partial, 304, 412 or 416. null = no body. */
-function sendFile(request: Request, response: Response, file: string, stats: Stats, types: Record<string, string>): FileBody | null {
+async function sendFile(request: Request, response: Response, file: string, stats: Stats, types: Record<string, string>): Promise<FileBody | null> {
   const size = stats.size;
-  const mtime = Math.floor(stats.mtimeMs / 1000) * 1000; // HTTP dates have whole seconds
-  const etag = `"${size.toString(16)}-${Math.floor(stats.mtimeMs).toString(16)}"`;
-  const lastModified = new Date(mtime).toUTCString();
+  const entry = describe(file, stats);
+  const { etag, lastModified, mtime } = entry;
   const h = request.headers;
 
   // Preconditions (RFC 9110 §13.2.2): If-Match, else If-Unmodified-Since; then If-None-Match, else If-Modified-Since.
@@ -128,24 +132,23 @@ function sendFile(request: Request, response: Response, file: string, stats: Sta
   headers['Content-Type'] = contentType(file, types);
   headers['Accept-Ranges'] = 'bytes';
 
+  let start = 0, end = size - 1;
   const range = h.range;
   const ifRange = h['if-range'];
-  const rangeApplies = range !== undefined && request.method === 'GET' &&
-    (ifRange === undefined || ifRange === etag || ifRange === lastModified);
-  if (rangeApplies) {
+  if (range !== undefined && request.method === 'GET' && (ifRange === undefined || ifRange === etag || ifRange === lastModified)) {
     const parsed = parseRange(range, size);
     if (parsed === 'unsatisfiable') {
       throw new HTTPError(416, 'Requested range not satisfiable', { 'Content-Range': `bytes */${size}` });
     }
     if (parsed) {
+      ({ start, end } = parsed);
       response.status = 206;
-      headers['Content-Range'] = `bytes ${parsed.start}-${parsed.end}/${size}`;
-      headers['Content-Length'] = String(parsed.end - parsed.start + 1);
-      return new FileBody(file, parsed.start, parsed.end);
+      headers['Content-Range'] = `bytes ${start}-${end}/${size}`;
     }
   }
-  headers['Content-Length'] = String(size);
-  return new FileBody(file, 0, size - 1);
+  headers['Content-Length'] = String(end - start + 1);
+  const bytes = request.method === 'HEAD' ? undefined : await smallFileBytes(file, entry, size);
+  return new FileBody(file, start, end, bytes);
 }
 
 function etagListMatches(header: string, etag: string, strong: boolean): boolean {

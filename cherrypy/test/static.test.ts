@@ -44,7 +44,7 @@ class App {
 
 const conf = {
   '/static': { 'tools.staticdir.on': true, 'tools.staticdir.dir': pub, 'tools.staticdir.index': 'index.html', 'tools.staticdir.content_types': { zzz: 'text/x-mystery' } },
-  '/bare': { 'tools.staticdir.on': true, 'tools.staticdir.dir': pub },
+  '/bare': { 'tools.staticdir.on': true, 'tools.staticdir.dir': pub, 'tools.gzip.on': true, 'tools.gzip.mime_types': ['text/*'] },
   '/logo.png': { 'tools.staticfile.on': true, 'tools.staticfile.filename': join(base, 'logo.png') },
   '/gone.png': { 'tools.staticfile.on': true, 'tools.staticfile.filename': join(base, 'gone.png') },
 } as cherrypy.AppConfig;
@@ -101,6 +101,12 @@ describe('static files: staticdir', () => {
     expect((await get('/static/link-in.txt')).body).to.equal('abcdefghijklmnopqrstuvwxyz');
     const empty = await get('/static/empty.txt');
     expect([empty.status, empty.headers['content-length'], empty.body]).to.deep.equal([200, '0', '']);
+  });
+
+  it('sends files as they are on disk, even where gzip is on', async () => {
+    const res = await get('/bare/alpha.txt', { 'Accept-Encoding': 'gzip' });
+    expect(res.headers['content-encoding']).to.equal(undefined);
+    expect([res.headers['content-length'], res.body]).to.deep.equal(['26', 'abcdefghijklmnopqrstuvwxyz']);
   });
 
   it('serves large files byte for byte', async () => {
@@ -236,6 +242,20 @@ describe('static files: staticdir', () => {
       }
       expect((await get('/static/alpha.txt', { Range: 'bytes=0-1', 'If-Range': etag })).status).to.equal(206);
     });
+  });
+
+  it('serves a small file\'s new content as soon as it changes', async () => {
+    const file = join(pub, 'changing.txt');
+    writeFileSync(file, 'version one');
+    expect((await get('/static/changing.txt')).body).to.equal('version one');
+    expect((await get('/static/changing.txt')).body).to.equal('version one');
+    writeFileSync(file, 'version two, longer');
+    const res = await get('/static/changing.txt');
+    expect(res.body).to.equal('version two, longer');
+    expect(res.headers['content-length']).to.equal('19');
+    writeFileSync(file, 'version 3, same size');
+    utimesSync(file, new Date(), new Date(Date.now() + 5000));
+    expect((await get('/static/changing.txt')).body).to.equal('version 3, same size');
   });
 
   it('frees the file descriptor of every aborted download', async () => {
