@@ -49,6 +49,7 @@ export class Server implements Host {
   private active = 0;
   private readonly queue: Job[] = [];
   private queueHead = 0;
+  private starting = false;
   /** Open sockets and their requests not yet finished (started or queued). */
   private readonly sockets = new Map<Socket, Set<Job>>();
   private readonly poolSize: number;
@@ -95,7 +96,6 @@ export class Server implements Host {
     const siblings = this.sockets.get(req.socket);
     const job: Job = { req, res, siblings, started: false, done: false };
     siblings?.add(job);
-    res.on('close', () => this.finish(job)); // emitted once; `on` spares the once-wrapper
     if (this.active < this.poolSize) this.start(job);
     else if (this.queue.length - this.queueHead >= this.queueLimit) this.reject(job);
     else this.queue.push(job);
@@ -104,7 +104,13 @@ export class Server implements Host {
   private start(job: Job): void {
     job.started = true;
     this.active++;
-    job.request = handleRequest(this, job.req, job.res);
+    const { req, res } = job;
+    job.request = handleRequest(this, req, res);
+    // Most responses are complete when the handler returns: finish at once,
+    // without a listener. Others finish when their response closes (or, if the
+    // client leaves first, when its connection does).
+    if (res.writableEnded) this.finish(job);
+    else res.on('close', () => this.finish(job));
   }
 
   /** Called once per request: its response is complete, or its connection is gone. */
@@ -120,6 +126,17 @@ export class Server implements Host {
 
   /** Starts queued requests while slots are free, skipping those whose client left. */
   private next(): void {
+    // A started request that finishes at once calls back here: let the outer loop go on instead of recursing.
+    if (this.starting) return;
+    this.starting = true;
+    try {
+      this.startQueued();
+    } finally {
+      this.starting = false;
+    }
+  }
+
+  private startQueued(): void {
     while (this.active < this.poolSize && this.queueHead < this.queue.length) {
       const job = this.queue[this.queueHead]!;
       this.queue[this.queueHead++] = undefined as unknown as Job;
@@ -142,6 +159,7 @@ export class Server implements Host {
       'retry-after': '1', 'connection': 'close',
     });
     job.res.end(REJECT_BODY);
+    this.finish(job);
   }
 
   private onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
