@@ -34,40 +34,33 @@ export function timestamp(now = Date.now()): string {
   return stampText;
 }
 
-const CONTROL = /[\\\x00-\x1f\x7f]/;
+// Quotes, backslashes, control characters, and anything not ASCII (node hands
+// over a request's bytes as latin1 characters: they are logged as \xHH).
+const UNSAFE = /[^\x20-\x21\x23-\x5b\x5d-\x7e]/;
 
-/**
- * Does this access line hold something a client sent that must be escaped: a
- * backslash or control character, or a quote besides the line's own six?
- * Cheap, so that the usual line skips escaping.
- */
-export function needsEscape(line: string): boolean {
-  if (CONTROL.test(line)) return true;
-  let quotes = 0;
-  for (let i = line.indexOf('"'); i >= 0; i = line.indexOf('"', i + 1)) quotes++;
-  return quotes !== 6;
+/** Does a value a client sent need escaping before it goes into a log line? */
+export function needsEscape(value: string): boolean {
+  return value !== '' && UNSAFE.test(value);
 }
 
 /** Escapes what a client sent so one request is always one log line. */
 export function escapeLogValue(value: string): string {
-  return value.replace(/["\\\x00-\x1f\x7f]/g, (c) => (c === '"' ? '\\"' : c === '\\' ? '\\\\' : '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0')));
+  return value.replace(/[^\x20-\x21\x23-\x5b\x5d-\x7e]/g, (c) => (c === '"' ? '\\"' : c === '\\' ? '\\\\' : '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0')));
 }
 
 /** Where log text goes: the screen, a file, or memory (the test helper's). */
 interface Sink {
-  pending: string;
-  write(text: string): void;
+  write(text: string, encoding: BufferEncoding): void;
   reopen?(): void;
   close?(): void;
 }
 
 const screen = (stream: NodeJS.WriteStream): Sink => ({
-  pending: '',
-  write(text) {
+  write(text, encoding) {
     // Writes to pipes and files are synchronous on Linux; a closed pipe (EPIPE)
     // is reported on the stream's error event, which must not crash the server.
     if (stream.listenerCount('error') === 0) stream.on('error', () => {});
-    stream.write(text);
+    stream.write(text, encoding);
   },
 });
 
@@ -78,10 +71,9 @@ function fileSink(file: string): Sink {
   };
   let fd = open();
   return {
-    pending: '',
-    write(text) {
+    write(text, encoding) {
       try {
-        writeSync(fd, text);
+        writeSync(fd, text, null, encoding);
       } catch {
         // A full disk must not take the server down; the screen log still has it.
       }
@@ -93,21 +85,47 @@ function fileSink(file: string): Sink {
 
 /** Keeps lines in an array; the test helper reads them. */
 export function memorySink(lines: string[]): Sink {
-  return { pending: '', write(text) { lines.push(...text.slice(0, -1).split('\n')); } };
+  return { write(text) { lines.push(...text.slice(0, -1).split('\n')); } };
+}
+
+/**
+ * Lines waiting for their sinks, joined once per write into one flat string
+ * (appending each to a string would build a rope to flatten later).
+ */
+class Batch {
+  private lines: string[] = [];
+  size = 0;
+  constructor(public sinks: Sink[], private readonly encoding: BufferEncoding) {}
+
+  add(line: string): void {
+    if (this.sinks.length === 0) return;
+    this.lines.push(line);
+    this.size += line.length + 1;
+  }
+
+  write(): void {
+    if (this.lines.length === 0) return;
+    this.lines.push('');
+    const text = this.lines.join('\n');
+    this.lines = [];
+    this.size = 0;
+    for (const sink of this.sinks) sink.write(text, this.encoding);
+  }
 }
 
 export interface LogOptions { screen: boolean; accessFile: string; errorFile: string }
 
 export class Log {
-  private access: Sink[] = [];
-  private errors: Sink[] = [];
+  // Access lines are plain ASCII (escapeLogValue sees to it), so latin1 encodes them fastest.
+  private readonly access = new Batch([], 'latin1');
+  private readonly errors = new Batch([], 'utf8');
   private flushTimer: NodeJS.Timeout | undefined;
   private flushSoon = false;
 
   constructor(opts: LogOptions | { access: Sink[]; errors: Sink[] } = { screen: true, accessFile: '', errorFile: '' }) {
     if ('access' in opts) {
-      this.access = opts.access;
-      this.errors = opts.errors;
+      this.access.sinks = opts.access;
+      this.errors.sinks = opts.errors;
     } else this.configure(opts);
   }
 
@@ -115,10 +133,10 @@ export class Log {
   configure(opts: LogOptions): void {
     this.flush();
     for (const sink of this.sinks()) sink.close?.();
-    this.access = opts.screen ? [screen(process.stdout)] : [];
-    this.errors = opts.screen ? [screen(process.stderr)] : [];
-    if (opts.accessFile) this.access.push(fileSink(opts.accessFile));
-    if (opts.errorFile) this.errors.push(fileSink(opts.errorFile));
+    this.access.sinks = opts.screen ? [screen(process.stdout)] : [];
+    this.errors.sinks = opts.screen ? [screen(process.stderr)] : [];
+    if (opts.accessFile) this.access.sinks.push(fileSink(opts.accessFile));
+    if (opts.errorFile) this.errors.sinks.push(fileSink(opts.errorFile));
   }
 
   /** Reopens log files at the same paths (after logrotate moved them). */
@@ -128,19 +146,14 @@ export class Log {
   }
 
   accessLine(line: string): void {
-    let large = false;
-    for (const sink of this.access) {
-      sink.pending += line + '\n';
-      large ||= sink.pending.length > 65536;
-    }
-    if (large) this.flush();
+    this.access.add(line);
+    if (this.access.size > 65536) this.flush();
     else this.flushTimer ??= setTimeout(() => this.flush(), 50).unref();
   }
 
   /** An error-log line: `[time] CONTEXT message` (CONTEXT is ENGINE or HTTP, as in CherryPy). */
   error(message: string, context = 'HTTP'): void {
-    const line = `${timestamp()} ${context} ${message}\n`;
-    for (const sink of this.errors) sink.pending += line;
+    this.errors.add(`${timestamp()} ${context} ${message}`);
     if (this.flushSoon) return;
     this.flushSoon = true;
     setImmediate(() => this.flush());
@@ -150,18 +163,13 @@ export class Log {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     this.flushSoon = false;
-    for (const sink of this.sinks()) {
-      if (!sink.pending) continue;
-      const text = sink.pending;
-      sink.pending = '';
-      sink.write(text);
-    }
+    this.access.write();
+    this.errors.write();
   }
 
   private sinks(): Sink[] {
-    return [...this.access, ...this.errors];
+    return [...this.access.sinks, ...this.errors.sinks];
   }
-
 }
 
 /** The process's log, used by the engine and every server it runs. */

@@ -176,17 +176,18 @@ export class Server implements Host {
 
   private accessLog(job: Job): void {
     const { req, res, request } = job;
-    const ip = request ? request.remoteIp : req.socket.remoteAddress ?? '-';
+    let ip = request ? request.remoteIp : req.socket.remoteAddress ?? '-';
     const status = res.headersSent ? res.statusCode : '-';
     const length = request ? request.sentLength ?? '-' : res.headersSent ? REJECT_BODY.length : '-';
-    const referer = req.headers.referer ?? '';
-    const agent = req.headers['user-agent'] ?? '';
-    const line = ip + ' - - ' + timestamp() + ' "' + req.method + ' ' + req.url + ' HTTP/' + req.httpVersion + '" ' +
-      status + ' ' + length + ' "' + referer + '" "' + agent + '"';
-    // What the client sent is escaped when needed, so a request is always one parseable line.
-    this.log.accessLine(!needsEscape(line) ? line : escapeLogValue(ip) + ' - - ' + timestamp() + ' "' +
-      escapeLogValue(`${req.method} ${req.url} HTTP/${req.httpVersion}`) + '" ' + status + ' ' + length + ' "' +
-      escapeLogValue(referer) + '" "' + escapeLogValue(agent) + '"');
+    let target = req.url ?? '';
+    let referer = req.headers.referer ?? '';
+    let agent = req.headers['user-agent'] ?? '';
+    // What the client sent is escaped where needed, so a request is always one parseable line.
+    if (needsEscape(target) || needsEscape(referer) || needsEscape(agent) || needsEscape(ip)) {
+      [ip, target, referer, agent] = [ip, target, referer, agent].map(escapeLogValue) as [string, string, string, string];
+    }
+    this.log.accessLine(ip + ' - - ' + timestamp() + ' "' + req.method + ' ' + target + ' HTTP/' + req.httpVersion + '" ' +
+      status + ' ' + length + ' "' + referer + '" "' + agent + '"');
   }
 
   /** Closes connections that have no request in progress. */
