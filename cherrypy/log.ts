@@ -21,17 +21,23 @@ import { dirname } from 'node:path';
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const pad = (n: number) => (n < 10 ? '0' + n : String(n));
 
-let stampSecond = -1;
 let stampText = '';
-/** `[25/Nov/2026:18:40:51]` in local time, as CherryPy writes it; made once per second. */
-export function timestamp(now = Date.now()): string {
-  const second = Math.floor(now / 1000);
-  if (second !== stampSecond) {
-    const d = new Date(now);
-    stampSecond = second;
-    stampText = `[${pad(d.getDate())}/${MONTHS[d.getMonth()]}/${d.getFullYear()}:${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}]`;
-  }
+let stampTimer: NodeJS.Timeout | undefined;
+
+/**
+ * `[25/Nov/2026:18:40:51]` in local time, as CherryPy writes it. Made once a
+ * second by a timer rather than for every line.
+ */
+export function timestamp(): string {
+  if (stampTimer === undefined) refreshTimestamp();
   return stampText;
+}
+
+function refreshTimestamp(): void {
+  const now = Date.now();
+  const d = new Date(now);
+  stampText = `[${pad(d.getDate())}/${MONTHS[d.getMonth()]}/${d.getFullYear()}:${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}]`;
+  stampTimer = setTimeout(refreshTimestamp, 1000 - (now % 1000)).unref();
 }
 
 // Quotes, backslashes, control characters, and anything not ASCII (node hands

@@ -35,7 +35,7 @@ const REJECT_BODY = 'Server busy: too many requests are waiting. Try again short
 interface Job {
   req: IncomingMessage;
   res: ServerResponse;
-  /** The unfinished requests of this job's connection (this one included). */
+  /** The unfinished requests of this job's connection, once it is one of them (queued, or not done at once). */
   siblings: Set<Job> | undefined;
   request?: Request;
   started: boolean;
@@ -93,13 +93,19 @@ export class Server implements Host {
   }
 
   private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    const siblings = this.sockets.get(req.socket);
-    const job: Job = { req, res, siblings, started: false, done: false };
-    siblings?.add(job);
-    if (this.active < this.poolSize) this.start(job);
-    else if (this.queue.length - this.queueHead >= this.queueLimit) this.reject(job);
-    else this.queue.push(job);
+    const job: Job = { req, res, siblings: undefined, started: false, done: false };
+    if (this.active < this.poolSize) return this.start(job);
+    if (this.queue.length - this.queueHead >= this.queueLimit) return this.reject(job);
+    this.track(job);
+    this.queue.push(job);
   };
+
+  /** Records an unfinished request with its connection (see the 'connection' handler). */
+  private track(job: Job): void {
+    if (job.siblings) return;
+    job.siblings = this.sockets.get(job.req.socket);
+    job.siblings?.add(job);
+  }
 
   private start(job: Job): void {
     job.started = true;
@@ -109,8 +115,9 @@ export class Server implements Host {
     // Most responses are complete when the handler returns: finish at once,
     // without a listener. Others finish when their response closes (or, if the
     // client leaves first, when its connection does).
-    if (res.writableEnded) this.finish(job);
-    else res.on('close', () => this.finish(job));
+    if (res.writableEnded) return this.finish(job);
+    this.track(job);
+    res.on('close', () => this.finish(job));
   }
 
   /** Called once per request: its response is complete, or its connection is gone. */
