@@ -187,29 +187,20 @@ async function main(): Promise<void> {
     }
   };
 
-  await guard('GET /', async () => {
-    const ours = await start('cherrypy run.ts', 'run.ts');
-    const bare = await start('bare node:http', 'bench/baseline-hello.ts');
+  /** One side-by-side scenario: run.ts against a bare node:http script, on `path`. */
+  const sideBySide = (path: string, oursLabel: string, bareScript: string, bareLabel: string) => guard(`GET ${path}`, async () => {
+    const ours = await start('cherrypy run.ts', 'run.ts', path);
+    const bare = await start(bareLabel, bareScript, path);
     try {
-      const [a, b] = await compare('/', ours, bare);
-      rows.push(['GET /', 'run.ts Landing', fmt(a.rps), fmt(a.p50, 1), fmt(a.p99, 1), fmt(a.rps / b.rps, 2) + 'x']);
-      rows.push(['GET /', 'bare node:http, same bytes', fmt(b.rps), fmt(b.p50, 1), fmt(b.p99, 1), '1.00x']);
+      const [a, b] = await compare(path, ours, bare);
+      rows.push([`GET ${path}`, oursLabel, fmt(a.rps), fmt(a.p50, 1), fmt(a.p99, 1), fmt(a.rps / b.rps, 2) + 'x']);
+      rows.push([`GET ${path}`, bareLabel, fmt(b.rps), fmt(b.p50, 1), fmt(b.p99, 1), '1.00x']);
     } finally {
       await Promise.all([stop(ours), stop(bare)]);
     }
   });
-
-  await guard('GET /logo.png', async () => {
-    const ours = await start('cherrypy run.ts', 'run.ts', '/logo.png');
-    const bare = await start('bare node:http static', 'bench/baseline-static.ts', '/logo.png');
-    try {
-      const [a, b] = await compare('/logo.png', ours, bare);
-      rows.push(['GET /logo.png', 'prod.conf staticfile', fmt(a.rps), fmt(a.p50, 1), fmt(a.p99, 1), fmt(a.rps / b.rps, 2) + 'x']);
-      rows.push(['GET /logo.png', 'bare node:http stat + stream', fmt(b.rps), fmt(b.p50, 1), fmt(b.p99, 1), '1.00x']);
-    } finally {
-      await Promise.all([stop(ours), stop(bare)]);
-    }
-  });
+  await sideBySide('/', 'run.ts Landing', 'bench/baseline-hello.ts', 'bare node:http, same bytes');
+  await sideBySide('/logo.png', 'prod.conf staticfile', 'bench/baseline-static.ts', 'bare node:http stat + stream');
 
   await guard('/healthcheck with idle connections', async () => {
     const ours = await start('cherrypy run.ts', 'run.ts');
