@@ -75,28 +75,21 @@ export function send(host: Host, request: Request, response: Response, res: Serv
   }
 
   const status = response.status;
-  if (payload !== undefined && !(body instanceof FileBody) && wantsGzip(request, headers)) {
-    payload = gzipSync(payload, { level: request.config['tools.gzip.compress_level'] });
-    headers['content-encoding'] = 'gzip';
-  } else if (stream && !(body instanceof FileBody) && wantsGzip(request, headers)) {
-    stream = stream.pipe(createGzip({ level: request.config['tools.gzip.compress_level'] }));
+  // Files go out as they are on disk: their Content-Length is already set.
+  if ((payload !== undefined || stream) && !(body instanceof FileBody) && wantsGzip(request, headers)) {
+    const level = request.config['tools.gzip.compress_level'];
+    if (payload !== undefined) payload = gzipSync(payload, { level });
+    else stream = stream!.pipe(createGzip({ level }));
     headers['content-encoding'] = 'gzip';
   }
-
-  if (!stream) {
-    if (status !== 304 && status !== 204 && !('content-length' in headers)) {
-      headers['content-length'] = String(payload === undefined ? 0 : typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length);
-    }
-    request.sentLength = headers['content-length'] as string | undefined;
-    res.writeHead(status, headers);
-    res.end(request.method === 'HEAD' ? undefined : payload);
-    return;
+  if (!stream && status !== 304 && status !== 204 && !('content-length' in headers)) {
+    headers['content-length'] = String(payload === undefined ? 0 : typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length);
   }
   request.sentLength = headers['content-length'] as string | undefined;
   res.writeHead(status, headers);
-  if (request.method === 'HEAD') {
-    stream.destroy();
-    res.end();
+  if (!stream || request.method === 'HEAD') {
+    stream?.destroy();
+    res.end(request.method === 'HEAD' ? undefined : payload);
     return;
   }
   pipeline(stream, res, (err) => {
