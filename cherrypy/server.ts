@@ -21,17 +21,16 @@
  * What is still running at `shutdown_timeout` is cut and logged.
  */
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { handleRequest, type Host, type Route } from './pipeline.ts';
 import { escapeLogValue, needsEscape, timestamp, type Log } from './log.ts';
 import type { Tree } from './app.ts';
 import type { Settings } from './config.ts';
 import type { Request } from './request.ts';
 
-/** One request from arrival to the end of its response (or of its connection). */
 const REJECT_BODY = 'Server busy: too many requests are waiting. Try again shortly.\n';
 
+/** One request from arrival to the end of its response (or of its connection). */
 interface Job {
   req: IncomingMessage;
   res: ServerResponse;
