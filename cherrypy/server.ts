@@ -23,7 +23,7 @@
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { handleRequest, type Host, type Route } from './pipeline.ts';
-import { escapeLogValue, needsEscape, timestamp, type Log } from './log.ts';
+import type { Log } from './log.ts';
 import type { Tree } from './app.ts';
 import type { Settings } from './config.ts';
 import type { Request } from './request.ts';
@@ -182,19 +182,12 @@ export class Server implements Host {
 
   private accessLog(job: Job): void {
     const { req, res, request } = job;
-    let ip = request ? request.remoteIp : req.socket.remoteAddress ?? '-';
-    const status = res.headersSent ? res.statusCode : '-';
-    const length = request ? request.sentLength ?? '-' : res.headersSent ? REJECT_BODY.length : '-';
-    let target = req.url ?? '';
-    let referer = req.headers.referer ?? '';
-    let agent = req.headers['user-agent'] ?? '';
-    // What the client sent is escaped where needed, so a request is always one parseable line.
-    if (needsEscape(target) || needsEscape(referer) || needsEscape(agent) || needsEscape(ip)) {
-      [ip, target, referer, agent] = [ip, target, referer, agent].map(escapeLogValue) as [string, string, string, string];
-    }
-    // join makes the line flat at once (a + chain would leave a rope to flatten later).
-    this.log.accessLine([ip, ' - - ', timestamp(), ' "', req.method, ' ', target, ' HTTP/', req.httpVersion, '" ',
-      status, ' ', length, ' "', referer, '" "', agent, '"'].join(''));
+    const sent = res.headersSent;
+    this.log.request(
+      request ? request.remoteIp : req.socket.remoteAddress ?? '-', req.method ?? '-', req.url ?? '', req.httpVersion,
+      sent ? res.statusCode : '-', request ? request.sentLength ?? '-' : sent ? REJECT_BODY.length : '-',
+      req.headers.referer ?? '', req.headers['user-agent'] ?? '',
+    );
   }
 
   /** Closes connections that have no request in progress. */
