@@ -159,7 +159,7 @@ function dispatch(host: Host, request: Request, response: Response, res: ServerR
     const found = resolution.found;
     if (!found) throw new NotFound(request.path);
     request.is_index = found.is_index;
-    request.args = found.args.length ? found.args.slice() : [];
+    if (found.args.length) request.args = found.args.slice(); // a copy: the handler may change it
     const settings = request.config;
     if (settings['tools.trailing_slash.on']) trailingSlashRedirect(request);
     const handler = (found.owner as Record<string, unknown>)[found.name] as Function;
