@@ -19,7 +19,7 @@ export class Landing {
 // The config.update is optional, but it prevents the scaling issues the article describes.
 cherrypy.config.update({
   'server.socket_host': '0.0.0.0', // 127.0.0.1 is default
-  'server.socket_port': Number(process.env.PORT ?? 80), // 8080 is default
+  'server.socket_port': Number(process.env.PORT ?? 80), // 8080 is default; PORT overrides (npm start sets 8080)
   'server.thread_pool': 100, // 10 is default
   'tools.trailing_slash.on': false, // true is default
 });
