@@ -52,7 +52,6 @@ export interface Host {
  */
 export interface Route {
   path: string;
-  segments: string[];
   app: Application | undefined;
   /** The segments below the app's mount point. */
   below: string[];
@@ -96,7 +95,7 @@ function routeFor(host: Host, key: string): Route {
   const { path, segments } = parsePath(key);
   const app = host.tree.find(segments);
   const below = app && app.mountSegments.length ? segments.slice(app.mountSegments.length) : segments;
-  return { path, segments, app, below, pathConfig: app?.configFor(below) };
+  return { path, app, below, pathConfig: app?.configFor(below) };
 }
 
 function remember(host: Host, key: string, route: Route): void {

@@ -175,15 +175,7 @@ export function inContext<T>(request: Request, response: Response, async: boolea
 
 /** Calls a handler in its request's context. */
 export function callHandler(request: Request, response: Response, handler: Function, owner: object, args: string[]): unknown {
-  if (alwaysAsyncContext || runsLater(handler)) return storage.run({ request, response }, () => handler.apply(owner, args));
-  // The common case, kept free of closures: every request passes here.
-  const outer = synchronous;
-  synchronous = { request, response };
-  try {
-    return handler.apply(owner, args);
-  } finally {
-    synchronous = outer;
-  }
+  return inContext(request, response, runsLater(handler), () => handler.apply(owner, args));
 }
 
 function contextProxy<T extends object>(pick: (c: Context) => T, name: string): T {
