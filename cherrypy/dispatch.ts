@@ -113,15 +113,15 @@ export function listRoutes(root: object, prefix = '', seen = new Set<object>()):
   if (seen.has(root) || seen.size > 200) return [];
   seen.add(root);
   const routes: string[] = [];
-  const names = new Set<string>();
+  // The nearest definition of each name, from the object up its prototype chain.
+  const descriptors = new Map<string, PropertyDescriptor>();
   for (let o: object | null = root; o && o !== Object.prototype; o = Object.getPrototypeOf(o)) {
-    for (const name of Object.getOwnPropertyNames(o)) names.add(name);
+    for (const [name, descriptor] of Object.entries(Object.getOwnPropertyDescriptors(o))) {
+      if (!descriptors.has(name)) descriptors.set(name, descriptor);
+    }
   }
-  for (const name of [...names].sort()) {
-    if (unreachable(name)) continue;
-    let descriptor: PropertyDescriptor | undefined;
-    for (let o: object | null = root; o && !descriptor; o = Object.getPrototypeOf(o)) descriptor = Object.getOwnPropertyDescriptor(o, name);
-    if (!descriptor || !('value' in descriptor)) continue;
+  for (const [name, descriptor] of descriptors) {
+    if (unreachable(name) || !('value' in descriptor)) continue;
     const value: unknown = descriptor.value;
     if (isExposed(root, name, value)) {
       routes.push(name === 'index' ? `${prefix}/` : name === 'default' ? `${prefix}/*` : `${prefix}/${name}`);
