@@ -194,15 +194,15 @@ function checkSection(entries: RawEntry[], scope: 'global' | 'path'): SettingsUp
   for (const e of entries) out[e.key] = checkValue(e.key, e.value, e.where, scope);
   const env = out.environment as Environment | undefined;
   if (env) for (const [k, v] of Object.entries(PRESETS[env])) if (!(k in out)) out[k] = v;
+  const baseDir = entries[0]?.baseDir ?? process.cwd(); // all entries of a section share it
   for (const tool of ['staticfile', 'staticdir'] as const) {
-    const baseDir = entries[0]?.baseDir ?? process.cwd();
     const rootKey = `tools.${tool}.root`;
     const targetKey = tool === 'staticfile' ? 'tools.staticfile.filename' : 'tools.staticdir.dir';
     if (out[rootKey]) out[rootKey] = resolve(baseDir, out[rootKey] as string);
     if (out[targetKey]) out[targetKey] = resolve((out[rootKey] as string) || baseDir, out[targetKey] as string);
   }
   for (const key of ['log.access_file', 'log.error_file'] as const) {
-    if (out[key]) out[key] = resolve(entries[0]!.baseDir, out[key] as string);
+    if (out[key]) out[key] = resolve(baseDir, out[key] as string);
   }
   return out as SettingsUpdate;
 }
