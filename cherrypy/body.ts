@@ -14,7 +14,10 @@
 import { HTTPError } from './errors.ts';
 import { addAll, type Request } from './request.ts';
 
-export const METHODS_WITH_BODIES = new Set(['POST', 'PUT', 'PATCH']);
+/** POST, PUT and PATCH: the methods whose body is read before the handler runs. */
+export function takesBody(method: string): boolean {
+  return method === 'POST' || method === 'PUT' || method === 'PATCH';
+}
 
 export function readBody(request: Request): Promise<void> {
   const raw = request.raw;

@@ -24,14 +24,22 @@
  * parameters, or more than it declares (without a rest parameter) -> 404.
  */
 import { HTTPError } from './errors.ts';
-import { isExposed } from './expose.ts';
+import { exposedForGood, isExposed } from './expose.ts';
 
 export interface Found {
   /** The object the handler is called on. */
   owner: object;
   name: string;
+  handler: Function;
   args: string[];
   is_index: boolean;
+  // Facts about the handler, worked out once for the route (they hold as long as the walk does):
+  /** Exposed by the decorator or expose(), not only by an `exposed` property that could change. */
+  exposedForGood: boolean;
+  /** The path's arguments fit the handler's parameters. */
+  argsFit: boolean;
+  /** An async function or a generator: its code runs after the call returns. */
+  runsLater: boolean;
 }
 
 const PUNCTUATION = /[!-/:-@[-`{-~]/g;
@@ -74,17 +82,28 @@ export function findHandler(root: object, segments: readonly string[], endsWithS
   for (let i = values.length - 1; i >= 0; i--) {
     const node = values[i];
     if (node === undefined) continue;
-    if (node !== null && typeof node === 'object' && isExposed(node, 'default', defaults[i])) {
-      resolution.found = { owner: node, name: 'default', args: segments.slice(i), is_index: endsWithSlash };
+    const catchAll = defaults[i];
+    if (node !== null && typeof node === 'object' && isExposed(node, 'default', catchAll)) {
+      resolution.found = found(node, 'default', catchAll, segments.slice(i), endsWithSlash);
       break;
     }
     if (i > 0 && isExposed(values[i - 1] as object, names[i - 1]!, node)) {
       const virtualIndex = i === values.length - 1;
-      resolution.found = { owner: values[i - 1] as object, name: names[i - 1]!, args: virtualIndex ? [] : segments.slice(i), is_index: virtualIndex };
+      resolution.found = found(values[i - 1] as object, names[i - 1]!, node, virtualIndex ? [] : segments.slice(i), virtualIndex);
       break;
     }
   }
   return resolution;
+}
+
+function found(owner: object, name: string, handler: Function, args: string[], is_index: boolean): Found {
+  const { required, max } = arity(handler);
+  return {
+    owner, name, handler, args, is_index,
+    exposedForGood: exposedForGood(owner, name, handler),
+    argsFit: args.length >= required && args.length <= max,
+    runsLater: /^\[object (Async|Generator|AsyncGenerator)Function\]$/.test(Object.prototype.toString.call(handler)),
+  };
 }
 
 /**

@@ -39,7 +39,15 @@ export function expose<F extends Function>(fn: F, context?: ClassMethodDecorator
 /** Is `owner[name]` (whose value is `value`) reachable as a handler? */
 export function isExposed(owner: object, name: string, value: unknown): value is Function {
   if (typeof value !== 'function') return false;
-  if (exposedFunctions.has(value) || (value as { exposed?: unknown }).exposed === true) return true;
+  return (value as { exposed?: unknown }).exposed === true || exposedForGood(owner, name, value);
+}
+
+/**
+ * Exposed by the decorator or by `expose()`: marks that never go away, unlike
+ * an `exposed` property, so the dispatcher checks them once per route.
+ */
+export function exposedForGood(owner: object, name: string, value: Function): boolean {
+  if (exposedFunctions.has(value)) return true;
   const ctor = (owner as { constructor?: unknown }).constructor;
   if (typeof ctor !== 'function') return false;
   const metadata = (ctor as unknown as Record<symbol, Metadata | undefined>)[METADATA];

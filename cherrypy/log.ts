@@ -9,21 +9,22 @@
  * `log.error_file` append to files as well. SIGUSR1 reopens the files (engine.ts),
  * so logrotate can move them away.
  *
- * Access lines are collected and written every 50 ms (or at 64 KiB): under
- * load that is one write for hundreds of requests instead of one each, as
- * nginx's buffered access log does. Error lines go out on the next turn of the
+ * Access lines are collected as bytes (accesslog.ts) and written every 50 ms
+ * (or at 64 KiB): under load that is one write for hundreds of requests
+ * instead of one each, as nginx's buffered access log does. Error lines go out on the next turn of the
  * event loop. `flush()` writes what is pending at once; it also runs when the
  * process exits.
  */
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { AccessBatch } from './accesslog.ts';
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const pad = (n: number) => (n < 10 ? '0' + n : String(n));
 
 let stampText = '';
-/** ` - - [time] "`: what stands between the address and the request line, made with the time. */
-let accessStamp = '';
+/** ` - - [time] "` as bytes: what stands between the address and the request line, made with the time. */
+let accessStamp: Uint8Array = Buffer.alloc(0);
 let stampTimer: NodeJS.Timeout | undefined;
 
 /**
@@ -39,37 +40,24 @@ function refreshTimestamp(): void {
   const now = Date.now();
   const d = new Date(now);
   stampText = `[${pad(d.getDate())}/${MONTHS[d.getMonth()]}/${d.getFullYear()}:${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}]`;
-  accessStamp = ` - - ${stampText} "`;
+  accessStamp = Buffer.from(` - - ${stampText} "`, 'latin1');
   stampTimer = setTimeout(refreshTimestamp, 1000 - (now % 1000)).unref();
-}
-
-// Quotes, backslashes, control characters, and anything not ASCII (node hands
-// over a request's bytes as latin1 characters: they are logged as \xHH).
-const UNSAFE = /[^\x20-\x21\x23-\x5b\x5d-\x7e]/;
-
-/** Does a value a client sent need escaping before it goes into a log line? */
-function needsEscape(value: string): boolean {
-  return value !== '' && UNSAFE.test(value);
-}
-
-/** Escapes what a client sent so one request is always one log line. */
-function escapeLogValue(value: string): string {
-  return value.replace(/[^\x20-\x21\x23-\x5b\x5d-\x7e]/g, (c) => (c === '"' ? '\\"' : c === '\\' ? '\\\\' : '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0')));
 }
 
 /** Where log text goes: the screen, a file, or memory (the test helper's). */
 interface Sink {
-  write(text: string, encoding: BufferEncoding): void;
+  /** Strings are UTF-8 text (the error log); bytes go out as they are (the access log). */
+  write(data: string | Uint8Array): void;
   reopen?(): void;
   close?(): void;
 }
 
 const screen = (stream: NodeJS.WriteStream): Sink => ({
-  write(text, encoding) {
+  write(data) {
     // Writes to pipes and files are synchronous on Linux; a closed pipe (EPIPE)
     // is reported on the stream's error event, which must not crash the server.
     if (stream.listenerCount('error') === 0) stream.on('error', () => {});
-    stream.write(text, encoding);
+    stream.write(data);
   },
 });
 
@@ -80,9 +68,10 @@ function fileSink(file: string): Sink {
   };
   let fd = open();
   return {
-    write(text, encoding) {
+    write(data) {
       try {
-        writeSync(fd, text, null, encoding);
+        if (typeof data === 'string') writeSync(fd, data);
+        else writeSync(fd, data);
       } catch {
         // A full disk must not take the server down; the screen log still has it.
       }
@@ -94,22 +83,24 @@ function fileSink(file: string): Sink {
 
 /** Keeps lines in an array; the test helper reads them. */
 export function memorySink(lines: string[]): Sink {
-  return { write(text) { lines.push(...text.slice(0, -1).split('\n')); } };
+  return {
+    write(data) {
+      const text = typeof data === 'string' ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1');
+      lines.push(...text.slice(0, -1).split('\n'));
+    },
+  };
 }
 
 /**
- * Lines waiting for their sinks, joined once per write into one flat string
- * (appending each to a string would build a rope to flatten later).
+ * Error lines waiting for their sinks, joined once per write into one flat
+ * string (appending each to a string would build a rope to flatten later).
  */
 class Batch {
   private lines: string[] = [];
-  size = 0;
-  constructor(public sinks: Sink[], private readonly encoding: BufferEncoding) {}
+  constructor(public sinks: Sink[]) {}
 
   add(line: string): void {
-    if (this.sinks.length === 0) return;
-    this.lines.push(line);
-    this.size += line.length + 1;
+    if (this.sinks.length > 0) this.lines.push(line);
   }
 
   write(): void {
@@ -117,23 +108,22 @@ class Batch {
     this.lines.push('');
     const text = this.lines.join('\n');
     this.lines = [];
-    this.size = 0;
-    for (const sink of this.sinks) sink.write(text, this.encoding);
+    for (const sink of this.sinks) sink.write(text);
   }
 }
 
 export interface LogOptions { screen: boolean; accessFile: string; errorFile: string }
 
 export class Log {
-  // Access lines are plain ASCII (escapeLogValue sees to it), so latin1 encodes them fastest.
-  private readonly access = new Batch([], 'latin1');
-  private readonly errors = new Batch([], 'utf8');
+  private readonly access = new AccessBatch();
+  private accessSinks: Sink[] = [];
+  private readonly errors = new Batch([]);
   private flushTimer: NodeJS.Timeout | undefined;
   private flushSoon = false;
 
   constructor(opts: LogOptions | { access: Sink[]; errors: Sink[] } = { screen: true, accessFile: '', errorFile: '' }) {
     if ('access' in opts) {
-      this.access.sinks = opts.access;
+      this.accessSinks = opts.access;
       this.errors.sinks = opts.errors;
     } else this.configure(opts);
   }
@@ -142,9 +132,9 @@ export class Log {
   configure(opts: LogOptions): void {
     this.flush();
     for (const sink of this.sinks()) sink.close?.();
-    this.access.sinks = opts.screen ? [screen(process.stdout)] : [];
+    this.accessSinks = opts.screen ? [screen(process.stdout)] : [];
     this.errors.sinks = opts.screen ? [screen(process.stderr)] : [];
-    if (opts.accessFile) this.access.sinks.push(fileSink(opts.accessFile));
+    if (opts.accessFile) this.accessSinks.push(fileSink(opts.accessFile));
     if (opts.errorFile) this.errors.sinks.push(fileSink(opts.errorFile));
   }
 
@@ -157,23 +147,12 @@ export class Log {
   /**
    * One request in the access log, as CherryPy writes it:
    * `ip - - [time] "METHOD target HTTP/1.1" status length "referer" "user-agent"`.
-   * What the client sent is escaped where needed, so a request is always one
-   * parseable line.
+   * What the client sent is escaped, so a request is always one parseable line.
    */
   request(ip: string, method: string, target: string, version: string, status: number | string, length: number | string, referer: string, agent: string): void {
-    if (needsEscape(target) || needsEscape(referer) || needsEscape(agent) || needsEscape(ip)) {
-      [ip, target, referer, agent] = [ip, target, referer, agent].map(escapeLogValue) as [string, string, string, string];
-    }
+    if (this.accessSinks.length === 0) return;
     if (stampTimer === undefined) refreshTimestamp();
-    // One join makes the line flat at once (a + chain leaves a rope to flatten later);
-    // the usual constant parts come pre-joined.
-    this.accessLine([ip, accessStamp, method, ' ', target, version === '1.1' ? ' HTTP/1.1" ' : ` HTTP/${version}" `,
-      String(status), ' ', String(length), referer === '' && agent === '' ? ' "" ""' : ` "${referer}" "${agent}"`].join(''));
-  }
-
-  private accessLine(line: string): void {
-    this.access.add(line);
-    if (this.access.size > 65536) this.flush();
+    if (this.access.add(ip, accessStamp, method, target, version, String(status), String(length), referer, agent)) this.flush();
     else this.flushTimer ??= setTimeout(() => this.flush(), 50).unref();
   }
 
@@ -189,12 +168,12 @@ export class Log {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     this.flushSoon = false;
-    this.access.write();
+    for (const chunk of this.access.take()) for (const sink of this.accessSinks) sink.write(chunk);
     this.errors.write();
   }
 
   private sinks(): Sink[] {
-    return [...this.access.sinks, ...this.errors.sinks];
+    return [...this.accessSinks, ...this.errors.sinks];
   }
 }
 

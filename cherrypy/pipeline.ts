@@ -21,10 +21,9 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HTTPError, HTTPRedirect, NotFound, errorPage } from './errors.ts';
-import { checkArguments, findHandler, stillHolds, type Resolution } from './dispatch.ts';
-import { isExposed } from './expose.ts';
-import { METHODS_WITH_BODIES, readBody } from './body.ts';
-import { Request, Response, callHandler } from './request.ts';
+import { checkArguments, findHandler, stillHolds, type Found, type Resolution } from './dispatch.ts';
+import { readBody, takesBody } from './body.ts';
+import { Request, Response, inContext } from './request.ts';
 import { serveStaticDir, serveStaticFile, type FileBody } from './static.ts';
 import { send, type Body } from './respond.ts';
 import { applyProxy, checkAllowed, setResponseHeaders, trailingSlashRedirect } from './tools.ts';
@@ -161,26 +160,26 @@ function dispatch(host: Host, request: Request, response: Response, res: ServerR
     if (found.args.length) request.args = found.args.slice(); // a copy: the handler may change it
     const settings = request.config;
     if (settings['tools.trailing_slash.on']) trailingSlashRedirect(request);
-    const handler = (found.owner as Record<string, unknown>)[found.name] as Function;
-    if (!isExposed(found.owner, found.name, handler)) throw new NotFound(request.path);
-    checkArguments(handler, found.args, settings['request.show_mismatched_params']);
-    if (METHODS_WITH_BODIES.has(request.method)) {
+    // The walk still holds, so the handler is the same function: only an `exposed` property can have changed.
+    if (!found.exposedForGood && (found.handler as { exposed?: unknown }).exposed !== true) throw new NotFound(request.path);
+    if (!found.argsFit) checkArguments(found.handler, found.args, settings['request.show_mismatched_params']);
+    if (takesBody(request.method)) {
       readBody(request).then(
-        () => invoke(host, request, response, res, found.owner, handler),
+        () => invoke(host, request, response, res, found),
         (err: unknown) => fail(host, request, response, res, err),
       );
       return;
     }
-    invoke(host, request, response, res, found.owner, handler);
+    invoke(host, request, response, res, found);
   } catch (err) {
     fail(host, request, response, res, err);
   }
 }
 
-function invoke(host: Host, request: Request, response: Response, res: ServerResponse, owner: object, handler: Function): void {
+function invoke(host: Host, request: Request, response: Response, res: ServerResponse, found: Found): void {
   let result: unknown;
   try {
-    result = callHandler(request, response, handler, owner, request.args);
+    result = inContext(request, response, found.runsLater, found.handler, found.owner, request.args);
   } catch (err) {
     return fail(host, request, response, res, err);
   }

@@ -78,9 +78,9 @@ export class Request {
     return this.raw.headers;
   }
 
-  /** The client's address, for the access log: without making `remote` when nothing asked for it. */
-  get remoteIp(): string {
-    return this.remoteInfo ? this.remoteInfo.ip : this.raw.socket.remoteAddress ?? '-';
+  /** `remote.ip` if something read or set it (the proxy tool does), for the access log. */
+  get remoteIpIfUsed(): string | undefined {
+    return this.remoteInfo?.ip;
   }
 
   /** The client's address and port (the proxy tool replaces the address with X-Forwarded-For's). */
@@ -118,6 +118,22 @@ export class Request {
   }
 }
 
+/**
+ * One request header, read from the raw list: node builds `req.headers` only
+ * when something first asks for it, and a request the app never inspects
+ * should not pay for that. Like `req.headers`, the first of repeated headers wins.
+ */
+export function rawHeader(raw: IncomingMessage, lowerCaseName: string): string | undefined {
+  const list = raw.rawHeaders;
+  for (let i = 0; i < list.length; i += 2) {
+    const name = list[i]!;
+    // Lengths and first letters first: most names differ there, and lower-casing makes a string.
+    if (name.length === lowerCaseName.length && (name.charCodeAt(0) | 0x20) === lowerCaseName.charCodeAt(0) &&
+      name.toLowerCase() === lowerCaseName) return list[i + 1];
+  }
+  return undefined;
+}
+
 function add(params: Params, key: string, value: string): void {
   const existing = params[key];
   if (existing === undefined) params[key] = value;
@@ -146,36 +162,21 @@ let synchronous: Context | undefined;
 const alwaysAsyncContext = Number(process.versions.node.split('.')[0]) >= 24 &&
   !process.execArgv.includes('--no-async-context-frame') && !/--no-async-context-frame/.test(process.env.NODE_OPTIONS ?? '');
 
-const needsAsyncContext = new WeakMap<Function, boolean>();
-/** Async functions and generators run code after the call returns: they need the async context. */
-function runsLater(fn: Function): boolean {
-  let later = needsAsyncContext.get(fn);
-  if (later === undefined) {
-    later = /^\[object (Async|Generator|AsyncGenerator)Function\]$/.test(Object.prototype.toString.call(fn));
-    needsAsyncContext.set(fn, later);
-  }
-  return later;
-}
-
 /**
- * Calls `fn` with `cherrypy.request` and `cherrypy.response` pointing at this
- * request; `async` says whether code started by the call runs after it returns.
+ * Calls `fn` on `self` with `cherrypy.request` and `cherrypy.response` pointing
+ * at this request; `async` says whether code started by the call runs after
+ * it returns (async functions, generators): that needs the async context.
  */
-export function inContext<T>(request: Request, response: Response, async: boolean, fn: () => T): T {
+export function inContext(request: Request, response: Response, async: boolean, fn: Function, self: unknown, args: unknown[]): unknown {
   const context = { request, response };
-  if (alwaysAsyncContext || async) return storage.run(context, fn);
+  if (alwaysAsyncContext || async) return storage.run(context, () => fn.apply(self, args));
   const outer = synchronous;
   synchronous = context;
   try {
-    return fn();
+    return fn.apply(self, args);
   } finally {
     synchronous = outer;
   }
-}
-
-/** Calls a handler in its request's context. */
-export function callHandler(request: Request, response: Response, handler: Function, owner: object, args: string[]): unknown {
-  return inContext(request, response, runsLater(handler), () => handler.apply(owner, args));
 }
 
 function contextProxy<T extends object>(pick: (c: Context) => T, name: string): T {

@@ -19,7 +19,7 @@ import { createReadStream } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import { Readable, pipeline } from 'node:stream';
 import { createGzip, gzipSync } from 'node:zlib';
-import { inContext, type Request, type Response } from './request.ts';
+import { inContext, rawHeader, type Request, type Response } from './request.ts';
 import { FileBody } from './static.ts';
 import { wantsGzip } from './tools.ts';
 import type { Host } from './pipeline.ts';
@@ -43,8 +43,8 @@ function headerObject(response: Response): Record<string, string | string[]> {
 function hasUnreadBody(request: Request): boolean {
   const raw = request.raw;
   if (raw.complete || request.body !== undefined) return false;
-  const length = raw.headers['content-length'];
-  return (length !== undefined && length !== '0') || raw.headers['transfer-encoding'] !== undefined;
+  const length = rawHeader(raw, 'content-length');
+  return (length !== undefined && length !== '0') || rawHeader(raw, 'transfer-encoding') !== undefined;
 }
 
 export function send(host: Host, request: Request, response: Response, res: ServerResponse, body: Body): void {
@@ -55,6 +55,7 @@ export function send(host: Host, request: Request, response: Response, res: Serv
 
   let payload: Buffer | string | undefined;
   let stream: Readable | undefined;
+  let fromDisk = false;
   if (typeof body === 'string') {
     payload = body;
     headers['content-type'] ??= HTML;
@@ -64,6 +65,7 @@ export function send(host: Host, request: Request, response: Response, res: Serv
     payload = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
     headers['content-type'] ??= 'application/octet-stream';
   } else if (body instanceof FileBody) {
+    fromDisk = true;
     if (body.bytes) payload = body.start === 0 && body.end === body.bytes.length - 1 ? body.bytes : body.bytes.subarray(body.start, body.end + 1);
     else if (body.end >= body.start && request.method !== 'HEAD') stream = createReadStream(body.file, { start: body.start, end: body.end });
   } else if (isStream(body)) {
@@ -76,7 +78,7 @@ export function send(host: Host, request: Request, response: Response, res: Serv
 
   const status = response.status;
   // Files go out as they are on disk: their Content-Length is already set.
-  if ((payload !== undefined || stream) && !(body instanceof FileBody) && wantsGzip(request, headers)) {
+  if ((payload !== undefined || stream) && !fromDisk && wantsGzip(request, headers)) {
     const level = request.config['tools.gzip.compress_level'];
     if (payload !== undefined) payload = gzipSync(payload, { level });
     else stream = stream!.pipe(createGzip({ level }));
@@ -108,7 +110,7 @@ async function* toBytes(items: Iterable<unknown> | AsyncIterable<unknown>, reque
   const iterator = Symbol.asyncIterator in items ? items[Symbol.asyncIterator]() : (items as Iterable<unknown>)[Symbol.iterator]();
   try {
     for (;;) {
-      const step = await inContext(request, response, true, () => iterator.next());
+      const step = await (inContext(request, response, true, iterator.next, iterator, []) as IteratorResult<unknown> | Promise<IteratorResult<unknown>>);
       if (step.done) return;
       const item = step.value;
       if (typeof item === 'string' || item instanceof Uint8Array) yield item as Buffer | string;

@@ -26,7 +26,10 @@ import { handleRequest, type Host, type Route } from './pipeline.ts';
 import type { Log } from './log.ts';
 import type { Tree } from './app.ts';
 import type { Settings } from './config.ts';
-import type { Request } from './request.ts';
+import { rawHeader, type Request } from './request.ts';
+
+const PEER = Symbol('peer address');
+type PeerSocket = Socket & { [PEER]?: string };
 
 const REJECT_BODY = 'Server busy: too many requests are waiting. Try again shortly.\n';
 
@@ -71,6 +74,9 @@ export class Server implements Host {
     this.http.on('connection', (socket: Socket) => {
       const jobs = new Set<Job>();
       this.sockets.set(socket, jobs);
+      // The peer's address, read once: the access log needs it for every
+      // request, and a socket that closed early no longer knows it.
+      (socket as PeerSocket)[PEER] = socket.remoteAddress ?? '-';
       // Pipelined responses still waiting their turn get no 'close' of their
       // own when the client goes away: finish them here, or their slots leak.
       socket.once('close', () => {
@@ -184,9 +190,9 @@ export class Server implements Host {
     const { req, res, request } = job;
     const sent = res.headersSent;
     this.log.request(
-      request ? request.remoteIp : req.socket.remoteAddress ?? '-', req.method ?? '-', req.url ?? '', req.httpVersion,
+      request?.remoteIpIfUsed || ((req.socket as PeerSocket)[PEER] ?? '-'), req.method ?? '-', req.url ?? '', req.httpVersion,
       sent ? res.statusCode : '-', request ? request.sentLength ?? '-' : sent ? REJECT_BODY.length : '-',
-      req.headers.referer ?? '', req.headers['user-agent'] ?? '',
+      rawHeader(req, 'referer') ?? '', rawHeader(req, 'user-agent') ?? '',
     );
   }
 

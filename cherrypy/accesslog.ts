@@ -1,0 +1,103 @@
+/**
+ * Access-log lines, encoded straight into bytes.
+ *
+ *   127.0.0.1 - - [25/Nov/2026:18:40:51] "GET /logo.png HTTP/1.1" 200 179 "" "curl/7.88.1"
+ *
+ * Every request writes one line, so the line is never built as a string (a
+ * string per request, flattened and encoded later, cost more than the rest of
+ * the log put together): the characters of each field are copied into the
+ * batch's buffer one by one, and what a client sent is escaped on the way.
+ * Quotes and backslashes become \" and \\, control characters and anything
+ * not ASCII become \xHH (node hands over a request's bytes as latin1
+ * characters), so a request is always one line of plain ASCII, and the bytes
+ * are the characters.
+ *
+ * log.ts decides when a batch is written, and where.
+ */
+
+const BATCH_BYTES = 64 * 1024;
+/** Room left at the end of a batch: past it, the batch should be written. */
+const SLACK = 1024;
+
+const SPACE = 0x20, QUOTE = 0x22, BACKSLASH = 0x5c, NEWLINE = 0x0a;
+const HTTP_SLASH = Buffer.from(' HTTP/', 'latin1');
+
+/** Copies `text`, escaping what could break or forge a line. */
+function putEscaped(bytes: Buffer, at: number, text: string): number {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= SPACE && c <= 0x7e && c !== QUOTE && c !== BACKSLASH) {
+      bytes[at++] = c;
+      continue;
+    }
+    bytes[at++] = BACKSLASH;
+    if (c === QUOTE || c === BACKSLASH) {
+      bytes[at++] = c;
+      continue;
+    }
+    bytes[at++] = 0x78; // x
+    const hex = c < 0x10 ? '0' + c.toString(16) : c.toString(16);
+    for (let h = 0; h < hex.length; h++) bytes[at++] = hex.charCodeAt(h);
+  }
+  return at;
+}
+
+export class AccessBatch {
+  private bytes = Buffer.allocUnsafe(BATCH_BYTES);
+  private used = 0;
+  /** Batches already full, oldest first. */
+  private full: Buffer[] = [];
+
+  /**
+   * Appends one line; `prefix` is the bytes between the address and the
+   * method (` - - [time] "`). Returns true when the batch should be written now.
+   */
+  add(ip: string, prefix: Uint8Array, method: string, target: string, version: string, status: string, length: string, referer: string, agent: string): boolean {
+    // An escaped character takes at most 6 bytes (\xHHHH).
+    const most = 6 * (ip.length + method.length + target.length + version.length + status.length + length.length + referer.length + agent.length) + prefix.length + 32;
+    if (this.used + most > this.bytes.length) {
+      if (this.used > 0) this.full.push(this.bytes.subarray(0, this.used));
+      this.bytes = Buffer.allocUnsafe(Math.max(BATCH_BYTES, most));
+      this.used = 0;
+    }
+    const bytes = this.bytes;
+    let at = putEscaped(bytes, this.used, ip);
+    bytes.set(prefix, at);
+    at += prefix.length;
+    at = putEscaped(bytes, at, method);
+    bytes[at++] = SPACE;
+    at = putEscaped(bytes, at, target);
+    bytes.set(HTTP_SLASH, at);
+    at += HTTP_SLASH.length;
+    at = putEscaped(bytes, at, version);
+    bytes[at++] = QUOTE;
+    bytes[at++] = SPACE;
+    at = putEscaped(bytes, at, status);
+    bytes[at++] = SPACE;
+    at = putEscaped(bytes, at, length);
+    bytes[at++] = SPACE;
+    bytes[at++] = QUOTE;
+    at = putEscaped(bytes, at, referer);
+    bytes[at++] = QUOTE;
+    bytes[at++] = SPACE;
+    bytes[at++] = QUOTE;
+    at = putEscaped(bytes, at, agent);
+    bytes[at++] = QUOTE;
+    bytes[at++] = NEWLINE;
+    this.used = at;
+    return this.full.length > 0 || at > bytes.length - SLACK;
+  }
+
+  /** The lines added since the last call, as byte chunks; the batch starts empty again. */
+  take(): Buffer[] {
+    const chunks = this.full;
+    if (this.used > 0) {
+      chunks.push(this.bytes.subarray(0, this.used));
+      // A sink may keep the chunk (a stream's write queue): the next lines go to a new buffer.
+      this.bytes = Buffer.allocUnsafe(BATCH_BYTES);
+      this.used = 0;
+    }
+    this.full = [];
+    return chunks;
+  }
+}
