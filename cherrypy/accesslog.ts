@@ -20,7 +20,6 @@ const BATCH_BYTES = 64 * 1024;
 const SLACK = 1024;
 
 const SPACE = 0x20, QUOTE = 0x22, BACKSLASH = 0x5c, NEWLINE = 0x0a;
-const HTTP_SLASH = Buffer.from(' HTTP/', 'latin1');
 
 /** Copies `text`, escaping what could break or forge a line. */
 function putEscaped(bytes: Buffer, at: number, text: string): number {
@@ -44,6 +43,8 @@ function putEscaped(bytes: Buffer, at: number, text: string): number {
 
 export class AccessBatch {
   private bytes = Buffer.allocUnsafe(BATCH_BYTES);
+  /** `bytes.length`, kept as a plain number (a typed array's length is a getter). */
+  private capacity = BATCH_BYTES;
   private used = 0;
   /** Batches already full, oldest first. */
   private full: Buffer[] = [];
@@ -55,9 +56,10 @@ export class AccessBatch {
   add(ip: string, prefix: Uint8Array, method: string, target: string, version: string, status: string, length: string, referer: string, agent: string): boolean {
     // An escaped character takes at most 6 bytes (\xHHHH).
     const most = 6 * (ip.length + method.length + target.length + version.length + status.length + length.length + referer.length + agent.length) + prefix.length + 32;
-    if (this.used + most > this.bytes.length) {
+    if (this.used + most > this.capacity) {
       if (this.used > 0) this.full.push(this.bytes.subarray(0, this.used));
-      this.bytes = Buffer.allocUnsafe(Math.max(BATCH_BYTES, most));
+      this.capacity = Math.max(BATCH_BYTES, most);
+      this.bytes = Buffer.allocUnsafe(this.capacity);
       this.used = 0;
     }
     const bytes = this.bytes;
@@ -67,8 +69,13 @@ export class AccessBatch {
     at = putEscaped(bytes, at, method);
     bytes[at++] = SPACE;
     at = putEscaped(bytes, at, target);
-    bytes.set(HTTP_SLASH, at);
-    at += HTTP_SLASH.length;
+    // ' HTTP/', byte by byte: cheaper than a copy for six bytes.
+    bytes[at++] = SPACE;
+    bytes[at++] = 0x48;
+    bytes[at++] = 0x54;
+    bytes[at++] = 0x54;
+    bytes[at++] = 0x50;
+    bytes[at++] = 0x2f;
     at = putEscaped(bytes, at, version);
     bytes[at++] = QUOTE;
     bytes[at++] = SPACE;
@@ -85,7 +92,7 @@ export class AccessBatch {
     bytes[at++] = QUOTE;
     bytes[at++] = NEWLINE;
     this.used = at;
-    return this.full.length > 0 || at > bytes.length - SLACK;
+    return this.full.length > 0 || at > this.capacity - SLACK;
   }
 
   /** The lines added since the last call, as byte chunks; the batch starts empty again. */
@@ -95,6 +102,7 @@ export class AccessBatch {
       chunks.push(this.bytes.subarray(0, this.used));
       // A sink may keep the chunk (a stream's write queue): the next lines go to a new buffer.
       this.bytes = Buffer.allocUnsafe(BATCH_BYTES);
+      this.capacity = BATCH_BYTES;
       this.used = 0;
     }
     this.full = [];

@@ -133,7 +133,7 @@ export class Server implements Host {
     job.siblings?.delete(job);
     this.accessLog(job);
     if (this.draining) this.closeIdle();
-    this.next();
+    if (this.queueHead < this.queue.length) this.next();
   }
 
   /** Starts queued requests while slots are free, skipping those whose client left. */
