@@ -148,8 +148,22 @@ export function addAll(params: Params, search: URLSearchParams): Params {
 
 export class Response {
   status = 200;
+  // Made on first use: most responses carry only the headers the pipeline adds.
+  private headerTable: Record<string, string | string[]> | undefined = undefined;
+
   /** Response headers; set them as in CherryPy: `response.headers['Content-Type'] = 'text/plain'`. */
-  headers: Record<string, string | string[]> = {};
+  get headers(): Record<string, string | string[]> {
+    return (this.headerTable ??= {});
+  }
+
+  set headers(value: Record<string, string | string[]>) {
+    this.headerTable = value;
+  }
+
+  /** True once anything asked for the headers (the pipeline then copies them). */
+  get hasHeaders(): boolean {
+    return this.headerTable !== undefined;
+  }
 }
 
 interface Context { request: Request; response: Response }

@@ -36,7 +36,9 @@ function isStream(body: object): body is Iterable<unknown> | AsyncIterable<unkno
 /** Response headers with lower-case names (the handler may have written any case). */
 function headerObject(response: Response): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
-  for (const name in response.headers) out[name.toLowerCase()] = response.headers[name]!;
+  if (!response.hasHeaders) return out;
+  const headers = response.headers;
+  for (const name in headers) out[name.toLowerCase()] = headers[name]!;
   return out;
 }
 
