@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --duration 4 --connections 50 --pipelining 10 --rounds 2 --idle 1000]
+ * npm run bench [-- --duration 3 --connections 50 --pipelining 10 --rounds 3 --idle 1000]
  *
  * Measures the template against bare node:http in the same run, so the ratio
  * means something on a noisy machine:
@@ -10,9 +10,9 @@
  * Each server is its own process (pinned to CPU 0 when taskset exists; the load
  * generator then runs on CPU 1). Requests are pipelined 10 deep by default, as
  * in fastify/benchmarks, so that the server and not the load generator is the
- * limit. Rounds are interleaved A B A B after a warm-up, and the table shows
- * medians. Exits non-zero when a server fails to start or
- * answers with errors, never because of speed.
+ * limit. After a warm-up, rounds alternate A B B A A B..., and the table
+ * shows medians (the ratio: of each round's back-to-back pair). Exits non-zero
+ * when a server fails to start or answers with errors, never because of speed.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -27,10 +27,10 @@ import autocannon from 'autocannon';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const { values: args } = parseArgs({
   options: {
-    duration: { type: 'string', default: '4' },
+    duration: { type: 'string', default: '3' },
     connections: { type: 'string', default: '50' },
     pipelining: { type: 'string', default: '10' },
-    rounds: { type: 'string', default: '2' },
+    rounds: { type: 'string', default: '3' },
     idle: { type: 'string', default: '1000' },
   },
 });
@@ -108,16 +108,25 @@ async function load(url: string, duration = opts.duration, pipelining = opts.pip
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
 const medianSample = (xs: Sample[]): Sample => ({ rps: median(xs.map((x) => x.rps)), p50: median(xs.map((x) => x.p50)), p99: median(xs.map((x) => x.p99)) });
 
-/** A B A B: each server warmed up once, then measured in alternation. */
-async function compare(path: string, ours: Running, bare: Running): Promise<[Sample, Sample]> {
+/**
+ * Each server warmed up once, then measured in alternation, A B B A A B...,
+ * so that a drift of the machine's speed hits both alike. The ratio is the
+ * median of the ratios of each round's two back-to-back runs.
+ */
+async function compare(path: string, ours: Running, bare: Running): Promise<{ a: Sample; b: Sample; ratio: number }> {
   await load(ours.url + path, 1);
   await load(bare.url + path, 1);
-  const a: Sample[] = [], b: Sample[] = [];
+  const a: Sample[] = [], b: Sample[] = [], ratios: number[] = [];
   for (let r = 0; r < opts.rounds; r++) {
-    a.push(await load(ours.url + path));
-    b.push(await load(bare.url + path));
+    const first = r % 2 === 0 ? ours : bare;
+    const x = await load(first.url + path);
+    const y = await load((first === ours ? bare : ours).url + path);
+    const [mine, theirs] = first === ours ? [x, y] : [y, x];
+    a.push(mine);
+    b.push(theirs);
+    ratios.push(mine.rps / theirs.rps);
   }
-  return [medianSample(a), medianSample(b)];
+  return { a: medianSample(a), b: medianSample(b), ratio: median(ratios) };
 }
 
 /** Opens `count` keep-alive connections, each sending a health check now and every 5 s, like a balancer. */
@@ -192,8 +201,8 @@ async function main(): Promise<void> {
     const ours = await start('cherrypy run.ts', 'run.ts', path);
     const bare = await start(bareLabel, bareScript, path);
     try {
-      const [a, b] = await compare(path, ours, bare);
-      rows.push([`GET ${path}`, oursLabel, fmt(a.rps), fmt(a.p50, 1), fmt(a.p99, 1), fmt(a.rps / b.rps, 2) + 'x']);
+      const { a, b, ratio } = await compare(path, ours, bare);
+      rows.push([`GET ${path}`, oursLabel, fmt(a.rps), fmt(a.p50, 1), fmt(a.p99, 1), fmt(ratio, 2) + 'x']);
       rows.push([`GET ${path}`, bareLabel, fmt(b.rps), fmt(b.p50, 1), fmt(b.p99, 1), '1.00x']);
     } finally {
       await Promise.all([stop(ours), stop(bare)]);
