@@ -187,7 +187,8 @@ export function inContext(request: Request, response: Response, async: boolean, 
   const outer = synchronous;
   synchronous = context;
   try {
-    return fn.apply(self, args);
+    // Most handlers take no path arguments: a plain call skips spreading an empty array.
+    return args.length === 0 ? fn.call(self) : fn.apply(self, args);
   } finally {
     synchronous = outer;
   }

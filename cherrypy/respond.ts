@@ -15,6 +15,7 @@
  * truncated response rather than a wrong one. Streams are destroyed when the
  * client goes away, so an aborted download frees its file descriptor.
  */
+import { Buffer } from 'node:buffer'; // a module binding: cheaper to reach per response than the global
 import { createReadStream } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import { Readable, pipeline } from 'node:stream';
