@@ -24,21 +24,25 @@ const SPACE = 0x20, QUOTE = 0x22, BACKSLASH = 0x5c, NEWLINE = 0x0a;
 
 /** Copies `text`, escaping what could break or forge a line. */
 function putEscaped(bytes: Buffer, at: number, text: string): number {
+  // Small enough to be inlined at each field; the rare escapes are done elsewhere.
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (c >= SPACE && c <= 0x7e && c !== QUOTE && c !== BACKSLASH) {
-      bytes[at++] = c;
-      continue;
-    }
-    bytes[at++] = BACKSLASH;
-    if (c === QUOTE || c === BACKSLASH) {
-      bytes[at++] = c;
-      continue;
-    }
-    bytes[at++] = 0x78; // x
-    const hex = c < 0x10 ? '0' + c.toString(16) : c.toString(16);
-    for (let h = 0; h < hex.length; h++) bytes[at++] = hex.charCodeAt(h);
+    if (c >= SPACE && c <= 0x7e && c !== QUOTE && c !== BACKSLASH) bytes[at++] = c;
+    else at = putEscape(bytes, at, c);
   }
+  return at;
+}
+
+/** `\"`, `\\`, or `\xHH` for a character that may not appear as it is. */
+function putEscape(bytes: Buffer, at: number, c: number): number {
+  bytes[at++] = BACKSLASH;
+  if (c === QUOTE || c === BACKSLASH) {
+    bytes[at++] = c;
+    return at;
+  }
+  bytes[at++] = 0x78; // x
+  const hex = c < 0x10 ? '0' + c.toString(16) : c.toString(16);
+  for (let h = 0; h < hex.length; h++) bytes[at++] = hex.charCodeAt(h);
   return at;
 }
 

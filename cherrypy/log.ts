@@ -19,6 +19,8 @@ import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { AccessBatch } from './accesslog.ts';
 
+const asText = (value: number | string) => (typeof value === 'string' ? value : String(value));
+
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const pad = (n: number) => (n < 10 ? '0' + n : String(n));
 
@@ -152,7 +154,7 @@ export class Log {
   request(ip: string, method: string, target: string, version: string, status: number | string, length: number | string, referer: string, agent: string): void {
     if (this.accessSinks.length === 0) return;
     if (stampTimer === undefined) refreshTimestamp();
-    if (this.access.add(ip, accessStamp, method, target, version, String(status), String(length), referer, agent)) this.flush();
+    if (this.access.add(ip, accessStamp, method, target, version, asText(status), asText(length), referer, agent)) this.flush();
     else this.flushTimer ??= setTimeout(() => this.flush(), 50).unref();
   }
 
