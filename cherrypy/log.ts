@@ -11,15 +11,13 @@
  *
  * Access lines are collected as bytes (accesslog.ts) and written every 50 ms
  * (or at 64 KiB): under load that is one write for hundreds of requests
- * instead of one each, as nginx's buffered access log does. Error lines go out on the next turn of the
- * event loop. `flush()` writes what is pending at once; it also runs when the
- * process exits.
+ * instead of one each, as nginx's buffered access log does. Error lines go
+ * out on the next turn of the event loop. `flush()` writes what is pending at
+ * once; it also runs when the process exits.
  */
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { AccessBatch } from './accesslog.ts';
-
-const asText = (value: number | string) => (typeof value === 'string' ? value : String(value));
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const pad = (n: number) => (n < 10 ? '0' + n : String(n));
@@ -113,6 +111,9 @@ class Batch {
     for (const sink of this.sinks) sink.write(text);
   }
 }
+
+/** A status or a length as text (most lengths already are). */
+const asText = (value: number | string) => (typeof value === 'string' ? value : String(value));
 
 export interface LogOptions { screen: boolean; accessFile: string; errorFile: string }
 
