@@ -159,7 +159,7 @@ const arities = new WeakMap<Function, Arity>();
  * required ones; the declared total and a rest parameter are read from its
  * source once per function and cached.
  */
-export function arity(fn: Function): Arity {
+function arity(fn: Function): Arity {
   let known = arities.get(fn);
   if (!known) {
     const params = parameterList(Function.prototype.toString.call(fn));

@@ -31,7 +31,7 @@ let stampTimer: NodeJS.Timeout | undefined;
  * `[25/Nov/2026:18:40:51]` in local time, as CherryPy writes it. Made once a
  * second by a timer rather than for every line.
  */
-export function timestamp(): string {
+function timestamp(): string {
   if (stampTimer === undefined) refreshTimestamp();
   return stampText;
 }
