@@ -13,8 +13,9 @@ ENV NODE_ENV=production COVERAGE_DIR=/tmp/coverage
 COPY package.json package-lock.json ./
 RUN npm ci --include=dev --no-audit --no-fund && npm cache clean --force
 
-COPY tsconfig.json .mocharc.json run.ts test.ts prod.conf logo.png testing.sh ./
-COPY cherrypy ./cherrypy
+# The whole project, so that any file or folder you add (a module, public/) is
+# in the image; .dockerignore keeps out node_modules, .git and local clutter.
+COPY . .
 # The article runs /testing.sh; it is the project's testing.sh.
 RUN ln -s /app/testing.sh /testing.sh
 

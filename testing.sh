@@ -1,16 +1,37 @@
 #!/usr/bin/env bash
-# Runs every test (test.ts and cherrypy/test/*.test.ts) under c8 and prints the
-# coverage table with the uncovered lines. Fails when a test fails or when line
-# or statement coverage of cherrypy/ and run.ts drops below 90%.
-# In the image this is /testing.sh (a link here); COVERAGE_DIR moves the report
-# somewhere writable, since the app's files belong to root there.
+# The project's tests, as `npm test` and the image's /testing.sh run them:
+#  1. tsc type-checks everything (a misspelt config key fails here, before any test);
+#  2. mocha runs test.ts and cherrypy/test/*.test.ts under c8, prints the coverage
+#     table with the uncovered lines, and fails below 90% of lines or statements.
+# Arguments go to mocha and narrow the run: `npm test -- --grep health` or
+# `npm test -- test.ts` runs only what was asked, without the coverage gate
+# (which only means something for the whole suite).
+# In the image the app's files belong to root: COVERAGE_DIR moves the report
+# somewhere writable.
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")"
-report="${COVERAGE_DIR:-coverage}"
 # The tests expect the test_suite environment, not the production one the image sets.
 export NODE_ENV=test
+
+echo "typecheck: tsc --noEmit"
+node_modules/.bin/tsc --noEmit
+
+# Did the arguments name test files? Then run those instead of the whole suite.
+named_files=false
+for arg in "$@"; do
+  case "$arg" in -*) continue ;; esac
+  if [ -e "$arg" ] || compgen -G "$arg" >/dev/null; then named_files=true; fi
+done
+
+if [ "$#" -gt 0 ]; then
+  spec=()
+  $named_files || spec=(test.ts 'cherrypy/test/*.test.ts')
+  exec node_modules/.bin/mocha "${spec[@]}" "$@"
+fi
+
+report="${COVERAGE_DIR:-coverage}"
 exec node_modules/.bin/c8 \
   --all --include 'cherrypy/**/*.ts' --include run.ts --exclude 'cherrypy/test/**' \
   --reporter text --report-dir "$report" --temp-directory "$report/tmp" \
   --check-coverage --lines 90 --statements 90 \
-  node_modules/.bin/mocha "$@"
+  node_modules/.bin/mocha test.ts 'cherrypy/test/*.test.ts'

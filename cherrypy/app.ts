@@ -7,7 +7,7 @@
  * (the deepest wins). A request then only looks up the deepest section that is
  * a prefix of its path: no merging per request.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { ConfigError } from './errors.ts';
 import { sectionPath, type ParsedConfig, type Settings } from './config.ts';
 
@@ -43,7 +43,10 @@ export class Application {
         const file = settings['tools.staticfile.filename'];
         this.staticRoutes.push(`${this.scriptName}${name} -> ${file}${existsSync(file) ? '' : ' (missing: answers 404)'}`);
       }
-      if (own['tools.staticdir.on']) this.staticRoutes.push(`${this.scriptName}${name}/ -> ${settings['tools.staticdir.dir']}/`);
+      if (own['tools.staticdir.on']) {
+        const dir = settings['tools.staticdir.dir'];
+        this.staticRoutes.push(`${this.scriptName}${name}/ -> ${dir}/${isFolder(dir) ? '' : ' (missing: answers 404)'}`);
+      }
     }
     this.rootConfig = this.sections.get('/') ?? { settings: globals, staticdirDepth: 0 };
     checkStaticSettings('global', this.rootConfig.settings);
@@ -71,6 +74,10 @@ export class Application {
     }
     return undefined;
   }
+}
+
+function isFolder(path: string): boolean {
+  return statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false;
 }
 
 function depth(name: string): number {

@@ -205,5 +205,7 @@ export function checkArguments(fn: Function, args: string[], explain: boolean): 
   if (args.length < required) {
     throw new HTTPError(404, explain ? `Missing parameters: the handler needs ${required} path segment(s) here, got ${args.length}` : undefined);
   }
-  if (args.length > max) throw new HTTPError(404);
+  if (args.length > max) {
+    throw new HTTPError(404, explain ? `Too many path segments: the handler takes at most ${max} path segment(s) here, got ${args.length}` : undefined);
+  }
 }

@@ -85,12 +85,15 @@ export function parseLiteral(source: string, context: string): Literal {
   return value;
 }
 
+/** Other languages' spellings of Python's three named literals: `true` is surely meant as True, not as a string. */
+const PYTHON_SPELLING: Record<string, string> = { true: 'True', false: 'False', none: 'None', null: 'None' };
+
 class LiteralParser {
   private pos = 0;
   constructor(private readonly src: string, private readonly context: string) {}
 
-  fail(why: string): never {
-    const hint = /^[\w./-]+$/.test(this.src.trim()) && !/^-?\d/.test(this.src.trim())
+  fail(why: string, hintQuotes = true): never {
+    const hint = hintQuotes && /^[\w./-]+$/.test(this.src.trim()) && !/^-?\d/.test(this.src.trim())
       ? ` (strings must be quoted: "${this.src.trim()}")` : '';
     throw new ConfigError(`${this.context}: ${why}: ${this.src.trim()}${hint}. ` +
       'Values must be Python literals: True, False, None, numbers, quoted strings, lists, tuples, dicts.');
@@ -126,6 +129,8 @@ class LiteralParser {
       if (word[0] === 'True') return true;
       if (word[0] === 'False') return false;
       if (word[0] === 'None') return null;
+      const python = PYTHON_SPELLING[word[0].toLowerCase()];
+      if (python) this.fail(`'${word[0]}' is not a literal; Python spells it ${python}`, false);
       this.fail(`'${word[0]}' is not a literal`);
     }
     const num = /^[+-]?(?:0[xX][0-9a-fA-F_]+|(?:\d[\d_]*)?\.?\d[\d_]*(?:[eE][+-]?\d+)?)/.exec(this.src.slice(this.pos));

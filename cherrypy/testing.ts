@@ -14,6 +14,12 @@
  * as raw bytes over a socket (`site.raw`): `fetch` rewrites `/../` and `%2e%2e`
  * before sending, which would make a traversal test test nothing. Every
  * request uses its own connection, so nothing leaks from one test to the next.
+ *
+ * A failed assertion skips the rest of a test, `site.close()` included, and an
+ * open server keeps mocha from exiting. So every server is also closed for the
+ * test: `mochaHooks` (.mocharc.json loads this file as a root hook plugin) closes the servers a test
+ * started (in it or in its beforeEach) after that test, and those a suite
+ * started in `before` at the end of the run. Closing twice is harmless.
  */
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
@@ -97,14 +103,45 @@ export class TestServer {
     });
   }
 
-  /** Stops the server and cuts any connection still open. */
-  async close(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.server.http.close(() => resolve()));
-    this.server.http.closeAllConnections();
-    await closed;
-    this.server.log.flush();
+  /** Stops the server and cuts any connection still open; later calls wait for the first. */
+  close(): Promise<void> {
+    this.closing ??= new Promise<void>((resolve) => {
+      openServers.delete(this);
+      this.server.http.close(() => {
+        this.server.log.flush();
+        resolve();
+      });
+      this.server.http.closeAllConnections();
+    });
+    return this.closing;
   }
+
+  private closing: Promise<void> | undefined;
 }
+
+/** Servers not closed yet: those started inside a test, and those started outside one (a suite's `before`). */
+const openServers = new Map<TestServer, 'test' | 'suite'>();
+let insideTest = false;
+
+async function closeOpen(scope: 'test' | 'suite'): Promise<void> {
+  const closing: Promise<void>[] = [];
+  for (const [server, startedIn] of openServers) if (scope === 'suite' || startedIn === 'test') closing.push(server.close());
+  await Promise.all(closing);
+}
+
+/** Mocha root hooks (.mocharc.json `require`s this file): no test leaves a server open, pass or fail. */
+export const mochaHooks = {
+  beforeEach(): void {
+    insideTest = true;
+  },
+  async afterEach(): Promise<void> {
+    insideTest = false;
+    await closeOpen('test');
+  },
+  async afterAll(): Promise<void> {
+    await closeOpen('suite');
+  },
+};
 
 /** Serves `root` like quickstart(root, scriptName, config), on 127.0.0.1 and a free port. */
 export async function serve(root: object, scriptName = '/', source?: string | AppConfig, options: ServeOptions = {}): Promise<TestServer> {
@@ -116,5 +153,7 @@ export async function serve(root: object, scriptName = '/', source?: string | Ap
   const logs = { access: [] as string[], errors: [] as string[] };
   const server = new Server(tree, settings, new Log({ access: [memorySink(logs.access)], errors: [memorySink(logs.errors)] }));
   const address = await server.listen('127.0.0.1', 0, settings['server.socket_queue_size']);
-  return new TestServer(server, address.port, logs);
+  const site = new TestServer(server, address.port, logs);
+  openServers.set(site, insideTest ? 'test' : 'suite');
+  return site;
 }

@@ -43,6 +43,10 @@ describe('config: Python literals', () => {
   it('rejects anything that is not a literal, with a hint for unquoted strings', () => {
     expect(() => lit('/logo.png')).to.throw(/test: not a literal: \/logo.png \(strings must be quoted: "\/logo.png"\)/);
     expect(() => lit('hello')).to.throw(/'hello' is not a literal/);
+    // JSON's and JavaScript's spellings get Python's, not a suggestion to quote them.
+    expect(() => lit('true')).to.throw(/'true' is not a literal; Python spells it True: true\. Values/);
+    expect(() => lit('null')).to.throw(/Python spells it None/);
+    expect(() => lit('false')).to.throw(/Python spells it False/);
     expect(() => lit('os.path.sep')).to.throw(/not a literal/);
     expect(() => lit('2*3')).to.throw(/unexpected text after the value/);
     expect(() => lit('__import__("os")')).to.throw(/not a literal/);

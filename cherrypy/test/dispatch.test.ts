@@ -110,6 +110,8 @@ describe('dispatch: the object tree walk', () => {
     await expectBody('/child/page/extra', 404);
     const res = await site.get('/one');
     expect(res.body).to.contain('Missing parameters');
+    const extra = await site.get('/one/x/y');
+    expect(extra.body).to.contain('Too many path segments: the handler takes at most 1 path segment(s) here, got 2');
   });
 
   it('sends what is left to an exposed default method', async () => {

@@ -130,6 +130,12 @@ describe('static files: staticdir', () => {
     expect((await get('/bare/')).status).to.equal(404);
   });
 
+  it('says at start when the folder is missing (every request then falls through to 404)', async () => {
+    const missing = await serve(new App(), '/', { '/assets': { 'tools.staticdir.on': true, 'tools.staticdir.dir': join(base, 'no-such-folder') } }, { defaults: true });
+    expect(missing.server.tree.apps[0]!.staticRoutes).to.deep.equal([`/assets/ -> ${join(base, 'no-such-folder')}/ (missing: answers 404)`]);
+    expect(site.server.tree.apps[0]!.staticRoutes).to.include(`/static/ -> ${pub}/`);
+  });
+
   it('answers 404 for files that are not there', async () => {
     expect((await get('/static/nope.txt')).status).to.equal(404);
     expect((await get('/static/alpha.txt/more')).status).to.equal(404);
