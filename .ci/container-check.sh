@@ -4,14 +4,17 @@
 #  2. /, /healthcheck and /logo.png answer through the published port (logo byte for byte);
 #  3. the visits show in `docker logs`;
 #  4. `docker stop` ends the server with exit code 0 within seconds;
-#  5. with a failing test, ./run.sh stops before serving.
-# Containers named cherrypy are removed whatever happens.
+#  5. with a failing test, or a type error, ./run.sh stops before serving;
+#  6. a clone that grew (a public/ folder in prod.conf, a new module imported by
+#     run.ts) serves both through its container.
+# Containers (and the extra image) made here are removed whatever happens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 work=$(mktemp -d)
 cleanup() {
-  docker rm -f cherrypy >/dev/null 2>&1 || true
+  docker rm -f cherrypy cherrypy-grown >/dev/null 2>&1 || true
+  docker rmi -f cherrypy-grown >/dev/null 2>&1 || true
   [ -n "${run_pid:-}" ] && kill "$run_pid" 2>/dev/null || true
   rm -rf "$work"
 }
@@ -65,5 +68,48 @@ if HOST_PORT=$port "$work/broken/run.sh" </dev/null >"$work/run.log" 2>&1; then 
 docker container inspect cherrypy >/dev/null 2>&1 && fail "a container was started although a test failed"
 grep -q "failing" "$work/run.log" || fail "the failing test was not reported"
 echo "container check: a failing test stops run.sh before serving"
+# A type error must stop it too, before any test runs.
+cp -r . "$work/typo" 2>/dev/null || true
+rm -rf "$work/typo/node_modules"
+sed -i "s|'server.thread_pool': 100,|'server.thread_poool': 100,|" "$work/typo/run.ts"
+grep -q "thread_poool" "$work/typo/run.ts" || fail "could not misspell a key in run.ts for the check"
+if HOST_PORT=$port "$work/typo/run.sh" </dev/null >"$work/run.log" 2>&1; then fail "run.sh went on although run.ts does not type-check"; fi
+docker container inspect cherrypy >/dev/null 2>&1 && fail "a container was started although run.ts does not type-check"
+grep -q "error TS" "$work/run.log" || fail "the type error was not reported"
+echo "container check: a type error stops run.sh before serving"
+
+# A clone that grew as the README says: a static folder and a module of its own.
+grown="$work/grown"
+cp -r . "$grown" 2>/dev/null || true
+rm -rf "$grown/node_modules" "$grown/coverage"
+mkdir -p "$grown/public"
+echo "static hello" >"$grown/public/hello.txt"
+printf '\n[/static]\ntools.staticdir.on = True\ntools.staticdir.dir = "public"\n' >>"$grown/prod.conf"
+cat >"$grown/greet.ts" <<'TS'
+import * as cherrypy from './cherrypy/index.ts';
+
+export class Greeter {
+  @cherrypy.expose
+  hello(name = 'world') { return `Hello ${name}`; }
+}
+TS
+sed -i "s|^import \* as cherrypy from './cherrypy/index.ts';|&\nimport { Greeter } from './greet.ts';|; s|^  healthcheck = new HealthCheck();.*|&\n  greet = new Greeter();|" "$grown/run.ts"
+grep -q "greet = new Greeter()" "$grown/run.ts" || fail "could not add the module to run.ts for the check"
+NAME=cherrypy-grown HOST_PORT=$port "$grown/run.sh" </dev/null >"$work/run.log" 2>&1 &
+run_pid=$!
+for i in $(seq 1 300); do
+  if curl -fsS "http://127.0.0.1:$port/healthcheck" >/dev/null 2>&1; then break; fi
+  kill -0 "$run_pid" 2>/dev/null || fail "the grown clone's run.sh exited before serving"
+  sleep 1
+  [ "$i" = 300 ] && fail "the grown clone: no answer on /healthcheck after 300 s"
+done
+grep -q "open http://localhost:$port/" "$work/run.log" || fail "run.sh did not say which URL to open"
+[ "$(curl -fsS "http://127.0.0.1:$port/static/hello.txt")" = "static hello" ] || fail "the grown clone's /static/hello.txt"
+[ "$(curl -fsS "http://127.0.0.1:$port/greet/hello/ada")" = "Hello ada" ] || fail "the grown clone's /greet/hello/ada"
+docker stop -t 10 cherrypy-grown >/dev/null
+wait "$run_pid" || true
+run_pid=
+echo "container check: a clone with public/ and greet.ts serves both"
+
 docker build -q -t cherrypy . >/dev/null   # leave the good image behind
 echo "container check passed"
