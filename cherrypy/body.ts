@@ -1,69 +1,107 @@
 /**
- * Request bodies: read before the handler runs, for POST, PUT and PATCH only
- * (CherryPy's `methods_with_bodies`), within `server.max_request_body_size`.
+ * Request bodies, in two steps.
  *
- *  - no Content-Length and no Transfer-Encoding -> 411 (as CherryPy);
- *  - a Content-Length over the limit -> 413 before a byte is read; a chunked
- *    body that grows over it -> 413 as soon as it does;
- *  - no bytes for `server.socket_timeout` seconds -> 408;
- *  - `application/x-www-form-urlencoded` fills `request.params`;
- *  - with `tools.json_in.on`, a JSON body fills `request.json` (bad JSON -> 400,
- *    another content type -> 415).
+ * 1. `receiveBody` (called by the server, before the request takes a slot of
+ *    `server.thread_pool`): the bytes of a POST, PUT or PATCH body are read
+ *    into memory while the request holds no slot, so slow uploads never block
+ *    the handlers of other requests. What a body may cost is bounded:
+ *      - a Content-Length over `server.max_request_body_size` -> 413 before a
+ *        byte is read; a chunked body that grows over it -> 413 as it does;
+ *      - fewer than `server.min_body_rate` bytes per second over each
+ *        `server.socket_timeout` window (nothing at all included) -> 408;
+ *      - all bodies being received at once may hold at most
+ *        `server.max_buffered_body_size` bytes; the one that would pass it
+ *        -> 503 with Retry-After.
+ *    A failure is remembered and answered by the pipeline as any error is.
+ * 2. `readBody` (called by the pipeline once the handler is known, with the
+ *    path's config):
+ *      - no Content-Length and no Transfer-Encoding -> 411 (as CherryPy);
+ *      - `application/x-www-form-urlencoded` fills `request.params`;
+ *      - with `tools.json_in.on`, a JSON body fills `request.json`: larger
+ *        than `tools.json_in.max_size` -> 413 (parsing blocks the process, so
+ *        it gets its own small limit), bad JSON -> 400, another type -> 415.
  * The raw bytes stay in `request.body`. Multipart is not parsed.
  */
+import type { IncomingMessage } from 'node:http';
 import { HTTPError } from './errors.ts';
-import { addAll, type Request } from './request.ts';
+import { addAll, rawHeader, type Request } from './request.ts';
+import type { Settings } from './config.ts';
 
 /** POST, PUT and PATCH: the methods whose body is read before the handler runs. */
-export function takesBody(method: string): boolean {
+export function takesBody(method: string | undefined): boolean {
   return method === 'POST' || method === 'PUT' || method === 'PATCH';
 }
 
-export function readBody(request: Request): Promise<void> {
-  const raw = request.raw;
-  const settings = request.config;
-  const limit = settings['server.max_request_body_size'];
-  const length = raw.headers['content-length'];
-  if (length === undefined && raw.headers['transfer-encoding'] === undefined) {
-    return Promise.reject(new HTTPError(411, 'A request body needs a Content-Length or Transfer-Encoding header'));
-  }
-  if (length !== undefined && Number(length) > limit) return Promise.reject(tooLarge(limit));
+/** Does this request announce a body (a non-zero length, or a transfer coding)? */
+export function announcesBody(req: IncomingMessage): boolean {
+  const length = rawHeader(req, 'content-length');
+  return (length !== undefined && length !== '0') || rawHeader(req, 'transfer-encoding') !== undefined;
+}
 
-  return new Promise<void>((resolve, reject) => {
+/** What receiveBody got for each request: the bytes, or why there are none. */
+const received = new WeakMap<IncomingMessage, Buffer | HTTPError>();
+/** Bytes held right now by bodies being received, across all requests. */
+let buffered = 0;
+
+/**
+ * Reads `req`'s body into memory within the limits above; resolves when it is
+ * complete or has failed (the failure is answered later, by `readBody`).
+ */
+export function receiveBody(req: IncomingMessage, settings: Settings): Promise<void> {
+  const limit = settings['server.max_request_body_size'];
+  const length = rawHeader(req, 'content-length');
+  if (length !== undefined && Number(length) > limit) {
+    received.set(req, tooLarge(limit));
+    return Promise.resolve();
+  }
+  const windowMs = settings['server.socket_timeout'] * 1000;
+  const minPerWindow = settings['server.min_body_rate'] * settings['server.socket_timeout'];
+  const cap = settings['server.max_buffered_body_size'];
+  return new Promise<void>((resolve) => {
     const chunks: Buffer[] = [];
-    let size = 0;
-    let timer: NodeJS.Timeout | undefined;
-    const idleMs = settings['server.socket_timeout'] * 1000;
-    const arm = () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => finish(new HTTPError(408, `No request body data for ${settings['server.socket_timeout']} s`)), idleMs);
-    };
+    let size = 0, atLastCheck = 0;
+    const check = setInterval(() => {
+      if (size - atLastCheck < minPerWindow || size === atLastCheck) {
+        finish(new HTTPError(408, `The request body arrived too slowly (under ${settings['server.min_body_rate']} bytes/s for ${settings['server.socket_timeout']} s)`));
+      }
+      atLastCheck = size;
+    }, windowMs);
     const onData = (chunk: Buffer) => {
       size += chunk.length;
+      buffered += chunk.length;
       if (size > limit) return finish(tooLarge(limit));
+      if (buffered > cap) return finish(new HTTPError(503, 'Server busy: too many request bodies are arriving at once. Try again shortly.', { 'Retry-After': '1' }));
       chunks.push(chunk);
-      arm();
     };
     const onEnd = () => finish();
     const onAborted = () => finish(new HTTPError(400, 'The client closed the connection while sending the body'));
-    function finish(err?: Error) {
-      clearTimeout(timer);
-      raw.off('data', onData).off('end', onEnd).off('error', onAborted).off('aborted', onAborted);
-      if (err) {
-        raw.pause();
-        return reject(err);
-      }
-      request.body = Buffer.concat(chunks, size);
-      try {
-        parseBody(request);
-        resolve();
-      } catch (e) {
-        reject(e);
-      }
+    function finish(err?: HTTPError) {
+      clearInterval(check);
+      buffered -= size;
+      req.off('data', onData).off('end', onEnd).off('error', onAborted).off('aborted', onAborted);
+      if (err) req.pause();
+      received.set(req, err ?? Buffer.concat(chunks, size));
+      resolve();
     }
-    raw.on('data', onData).on('end', onEnd).on('error', onAborted).on('aborted', onAborted);
-    arm();
+    req.on('data', onData).on('end', onEnd).on('error', onAborted).on('aborted', onAborted);
   });
+}
+
+/** Bytes held by bodies being received now (for tests and health checks). */
+export function bufferedBodyBytes(): number {
+  return buffered;
+}
+
+/** Fills request.body (and params or json) from what receiveBody got; throws the HTTP error to answer. */
+export function readBody(request: Request): void {
+  const raw = request.raw;
+  const got = received.get(raw);
+  if (got instanceof HTTPError) throw got;
+  if (got === undefined && raw.headers['content-length'] === undefined && raw.headers['transfer-encoding'] === undefined) {
+    throw new HTTPError(411, 'A request body needs a Content-Length or Transfer-Encoding header');
+  }
+  request.body = got ?? Buffer.alloc(0);
+  parseBody(request);
 }
 
 function tooLarge(limit: number): HTTPError {
@@ -76,10 +114,13 @@ function parseBody(request: Request): void {
   if (type === 'application/x-www-form-urlencoded') {
     request.bodyParams = addAll(Object.create(null), new URLSearchParams(body.toString('utf8')));
   }
-  if (!request.config['tools.json_in.on'] || body.length === 0) return;
+  const settings = request.config;
+  if (!settings['tools.json_in.on'] || body.length === 0) return;
   if (type !== 'application/json' && !type.endsWith('+json')) {
     throw new HTTPError(415, 'Expected a JSON body (Content-Type: application/json)');
   }
+  const max = settings['tools.json_in.max_size'];
+  if (body.length > max) throw new HTTPError(413, `The JSON body exceeds tools.json_in.max_size (${max} bytes)`);
   try {
     request.json = JSON.parse(body.toString('utf8'));
   } catch (err) {

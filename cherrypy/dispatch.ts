@@ -17,7 +17,8 @@
  *
  * Only the app's own objects are walked: members of Object.prototype
  * (`constructor`, `__proto__`, `toString`, ...) are never reached, nor are
- * members of functions. Nested plain objects need no exposing;
+ * members of functions, arrays or typed arrays (`/items/0/` does not reach
+ * an object stored in an array, as in CherryPy). Nested plain objects need no exposing;
  * methods do (expose.ts).
  *
  * Positional arguments must fit the handler: fewer than its required
@@ -64,8 +65,10 @@ function translate(segment: string): string | undefined {
   return unreachable(name) ? undefined : name;
 }
 
+/** A member of `node`, if `node` is something the walk may enter: an object, but not an array or a typed array (their elements are data, not pages). */
 const lookUp = (node: unknown, name: string | undefined): unknown =>
-  name !== undefined && node !== null && typeof node === 'object' ? (node as Record<string, unknown>)[name] : undefined;
+  name !== undefined && node !== null && typeof node === 'object' && !Array.isArray(node) && !ArrayBuffer.isView(node)
+    ? (node as Record<string, unknown>)[name] : undefined;
 
 /**
  * Walks `root` with decoded path segments and scans the trail back for the

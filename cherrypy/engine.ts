@@ -14,6 +14,7 @@
  *                    at shutdown_timeout; a second signal exits at once (130)
  *   SIGUSR1          reopen the log files (for logrotate)
  *   port in use      one line on stderr, exit 70, as CherryPy
+ *   a promise a handler never awaited rejects: logged, and the server keeps serving
  */
 import { pathToFileURL } from 'node:url';
 import { Application, Tree } from './app.ts';
@@ -86,6 +87,10 @@ class Engine {
     };
     process.on('SIGTERM', onStop);
     process.on('SIGINT', onStop);
+    // A promise a handler started and never awaited would otherwise end the process when it rejects.
+    process.on('unhandledRejection', (reason) => {
+      log.error(`Unhandled promise rejection (the server keeps serving): ${reason instanceof Error ? reason.stack : String(reason)}`, 'ENGINE');
+    });
     process.on('SIGUSR1', () => {
       log.error('SIGUSR1: reopening log files', 'ENGINE');
       log.reopen();

@@ -50,8 +50,9 @@ export class HTTPRedirect extends Error {
     super(`${status} redirect to ${url}`);
     this.name = 'HTTPRedirect';
     this.status = status;
-    // A location starting with '//' would be read by browsers as another host.
-    this.location = url.replace(/^[/\\]{2,}/, '/');
+    // CR and LF would split the header (CherryPy drops them too); a location
+    // starting with '//' would be read by browsers as another host.
+    this.location = url.replace(/[\r\n]/g, '').replace(/^[/\\]{2,}/, '/');
   }
 }
 

@@ -10,7 +10,8 @@
  *   3. the handler tools: staticdir / staticfile (GET and HEAD; a miss falls
  *      through);
  *   4. dispatch (dispatch.ts), then trailing_slash, the argument check, the
- *      body (body.ts), and the handler, with `cherrypy.request` pointing at
+ *      body (body.ts: received before the request took a slot, parsed here
+ *      with the path's config), and the handler, with `cherrypy.request` pointing at
  *      this request (request.ts);
  *   5. the value it returns becomes the response (respond.ts).
  * Anything thrown on the way ends up in `fail`, the one place where errors
@@ -40,6 +41,8 @@ export interface Host {
   draining: boolean;
   /** Paths resolved before (see Route). */
   routes: Map<string, Route>;
+  /** Gives back the slot of `res`'s request while its response still goes out (a file: no handler code runs). */
+  release(res: ServerResponse): void;
 }
 
 /**
@@ -63,6 +66,8 @@ const ROUTE_CACHE_SIZE = 1000;
 /** Splits and decodes a request target's path; throws 400 for what cannot be a path. */
 export function parsePath(target: string): { path: string; segments: string[] } {
   let path = target;
+  // `OPTIONS *` asks about the server as a whole: nothing in the app answers it (CherryPy: 404 too).
+  if (path === '*') throw new NotFound('*');
   if (path[0] !== '/') {
     // absolute-form (RFC 9112 §3.2.2): keep only the path.
     const match = /^https?:\/\/[^/?#]*/i.exec(path);
@@ -163,13 +168,7 @@ function dispatch(host: Host, request: Request, response: Response, res: ServerR
     // The walk still holds, so the handler is the same function: only an `exposed` property can have changed.
     if (!found.exposedForGood && (found.handler as { exposed?: unknown }).exposed !== true) throw new NotFound(request.path);
     if (!found.argsFit) checkArguments(found.handler, found.args, settings['request.show_mismatched_params']);
-    if (takesBody(request.method)) {
-      readBody(request).then(
-        () => invoke(host, request, response, res, found),
-        (err: unknown) => fail(host, request, response, res, err),
-      );
-      return;
-    }
+    if (takesBody(request.method)) readBody(request); // received already, before the request took its slot (body.ts)
     invoke(host, request, response, res, found);
   } catch (err) {
     fail(host, request, response, res, err);
@@ -207,7 +206,12 @@ function finishHandler(host: Host, request: Request, response: Response, res: Se
 
 /** The one place where errors become responses. */
 export function fail(host: Host, request: Request, response: Response, res: ServerResponse, err: unknown): void {
-  if (res.headersSent || res.destroyed) {
+  if (res.destroyed) {
+    // The client is gone. Only a fault of the app is worth a line; a client's own (an aborted body) is not.
+    if (!(err instanceof HTTPError)) host.log.error(`${request.method} ${request.path}: failed after the client left: ${describe(err)}`);
+    return;
+  }
+  if (res.headersSent) {
     // The status line is gone: all we can do is log and cut the connection.
     host.log.error(`${request.method} ${request.path}: failed after the response began: ${describe(err)}`);
     res.destroy();

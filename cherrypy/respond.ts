@@ -18,11 +18,12 @@
 import { Buffer } from 'node:buffer'; // a module binding: cheaper to reach per response than the global
 import { createReadStream } from 'node:fs';
 import type { ServerResponse } from 'node:http';
-import { Readable, pipeline } from 'node:stream';
+import { Readable, pipeline, type Transform } from 'node:stream';
 import { createGzip, gzipSync } from 'node:zlib';
 import { inContext, rawHeader, type Request, type Response } from './request.ts';
 import { FileBody } from './static.ts';
 import { wantsGzip } from './tools.ts';
+import { reasonPhrase } from './errors.ts';
 import type { Host } from './pipeline.ts';
 
 export type Body = string | Uint8Array | null | undefined | FileBody | Iterable<unknown> | AsyncIterable<unknown> | object;
@@ -80,27 +81,57 @@ export function send(host: Host, request: Request, response: Response, res: Serv
   }
 
   const status = response.status;
+  if (!(status >= 200 && status <= 599 && Number.isInteger(status))) {
+    stream?.destroy();
+    throw new Error(`response.status must be a whole number from 200 to 599, got ${String(status)}`);
+  }
+  let gzip: Transform | undefined;
   // Files go out as they are on disk: their Content-Length is already set.
   if ((payload !== undefined || stream) && !fromDisk && wantsGzip(request, headers)) {
     const level = request.config['tools.gzip.compress_level'];
     if (payload !== undefined) payload = gzipSync(payload, { level });
-    else stream = stream!.pipe(createGzip({ level }));
+    else gzip = createGzip({ level });
     headers['content-encoding'] = 'gzip';
+    delete headers['content-length']; // a handler's length was for the uncompressed bytes
   }
-  if (!stream && status !== 304 && status !== 204 && !('content-length' in headers)) {
-    headers['content-length'] = String(payload === undefined ? 0 : typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length);
+  if (!stream && status !== 304 && status !== 204) {
+    const length = payload === undefined ? 0 : typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
+    const declared = headers['content-length'];
+    if (declared === undefined) headers['content-length'] = String(length);
+    else if (Number(declared) !== length && request.method !== 'HEAD') {
+      // Sending another number of bytes than declared would desynchronise the connection.
+      throw new Error(`the handler set Content-Length: ${String(declared)} but the body has ${length} bytes`);
+    }
   }
   request.sentLength = headers['content-length'] as string | undefined;
-  res.writeHead(status, headers);
+  // The reason phrase is given each time: a writeHead that failed on a bad header value leaves its own behind.
+  res.writeHead(status, reasonPhrase(status), headers);
   if (!stream || request.method === 'HEAD') {
     stream?.destroy();
     res.end(request.method === 'HEAD' ? undefined : payload);
+    // A client that stops reading a large answer is cut after socket_timeout, freeing the buffered bytes.
+    if (!res.writableFinished && payload !== undefined && payload.length > 65536) cutWhenStalled(host, request, res);
     return;
   }
-  pipeline(stream, res, (err) => {
+  // A stream must end with the length it declared (a file that shrank, a handler's header): node checks it.
+  res.strictContentLength = true;
+  cutWhenStalled(host, request, res);
+  if (fromDisk) host.release(res);
+  const done = (err: NodeJS.ErrnoException | null | undefined) => {
     if (err && err.code !== 'ERR_STREAM_PREMATURE_CLOSE') {
       host.log.error(`${request.method} ${request.path}: response stream failed: ${err.stack ?? err.message}`);
     }
+  };
+  if (gzip) pipeline(stream, gzip, res, done);
+  else pipeline(stream, res, done);
+}
+
+/** Cuts the connection when the response makes no progress for socket_timeout (a client that stopped reading). */
+function cutWhenStalled(host: Host, request: Request, res: ServerResponse): void {
+  const seconds = request.config['server.socket_timeout'];
+  res.setTimeout(seconds * 1000, () => {
+    host.log.error(`${request.method} ${request.path}: the client read nothing for ${seconds} s; connection closed`);
+    res.destroy();
   });
 }
 

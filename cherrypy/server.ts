@@ -9,29 +9,69 @@
  * node:http parses headers without us, so the article's balancer starving the
  * pool with idle connections cannot happen here.
  *
+ * A request with a body receives it (body.ts) before it asks for a slot, so a
+ * slow upload holds none. A response streamed from disk gives its slot back
+ * as soon as its headers are sent: sending a file costs the server no handler
+ * time. Any response that makes no progress for `socket_timeout` (a client
+ * that stopped reading) is cut, so its socket and buffers are freed too.
+ *
  * Limits: `socket_timeout` is the idle keep-alive time and the time allowed
  * for the headers (408 past it); `request_timeout` bounds the whole request;
  * `max_request_header_size` -> 431; the body limits live in body.ts. Malformed
- * requests never reach the app: they get a 400 (431, 408) and a closed socket,
- * and one line in the error log.
+ * requests never reach the app: they get a 400 (431, 408, 505) and one line in
+ * the error log, and the connection is closed the way nginx closes it (the
+ * answer, a half-close, what the client still sends read and dropped for a
+ * moment, then the close), so a client still sending sees the answer, not a
+ * reset. HTTP/1.0 with Transfer-Encoding is answered and then closed (RFC 9112
+ * §6.1: its framing cannot be trusted), and anything after it on that
+ * connection is never handled; CONNECT gets 405.
  *
  * `shutdown()` drains: the listening socket closes at once, every response
  * from then on carries `Connection: close`, idle connections are closed at
  * once and again whenever a request finishes, in-flight requests complete.
  * What is still running at `shutdown_timeout` is cut and logged.
  */
-import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { handleRequest, type Host, type Route } from './pipeline.ts';
+import { announcesBody, receiveBody, takesBody } from './body.ts';
 import type { Log } from './log.ts';
 import type { Tree } from './app.ts';
 import type { Settings } from './config.ts';
 import { rawHeader, type Request } from './request.ts';
 
 const PEER = Symbol('peer address');
-type PeerSocket = Socket & { [PEER]?: string };
+/** Set on a connection whose framing cannot be trusted: nothing more is handled on it. */
+const FAULTY = Symbol('faulty framing');
+type PeerSocket = Socket & { [PEER]?: string; [FAULTY]?: true; _httpMessage?: ServerResponse | null };
 
 const REJECT_BODY = 'Server busy: too many requests are waiting. Try again shortly.\n';
+/** How long a closing connection keeps reading (and dropping) what the client still sends. */
+const LINGER_MS = 2000;
+
+/**
+ * Sends `text` (a whole response, or nothing) and closes the way nginx does:
+ * half-close, read and drop what the client still sends until it closes or
+ * LINGER_MS pass, then close. Closing at once would make the kernel reset
+ * the connection, and a client still sending would lose the answer.
+ */
+export function lingeringClose(socket: Socket, text?: string): void {
+  if (socket.destroyed) return;
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+  socket.once('close', () => clearTimeout(timer));
+  socket.on('error', () => socket.destroy());
+  socket.on('data', () => {}); // dropped
+  socket.on('end', () => socket.destroy());
+  if (text === undefined) socket.end();
+  else socket.end(text);
+  socket.resume();
+}
+
+/** A complete plain-text response that closes its connection, for answers given before the app sees the request. */
+function plainResponse(status: number, text: string, headers = ''): string {
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: text/plain;charset=utf-8\r\n` +
+    `Content-Length: ${Buffer.byteLength(text)}\r\n${headers}Connection: close\r\n\r\n${text}`;
+}
 
 /** One request from arrival to the end of its response (or of its connection). */
 interface Job {
@@ -41,6 +81,8 @@ interface Job {
   siblings: Set<Job> | undefined;
   request?: Request;
   started: boolean;
+  /** Its slot was given back before the response ended (a file being sent). */
+  released: boolean;
   done: boolean;
 }
 
@@ -56,6 +98,8 @@ export class Server implements Host {
   private readonly sockets = new Map<Socket, Set<Job>>();
   private readonly poolSize: number;
   private readonly queueLimit: number;
+  /** Started requests whose response did not end at once, by response (see release). */
+  private readonly pending = new WeakMap<ServerResponse, Job>();
 
   constructor(readonly tree: Tree, readonly settings: Settings, readonly log: Log) {
     this.poolSize = settings['server.thread_pool'];
@@ -85,6 +129,11 @@ export class Server implements Host {
       });
     });
     this.http.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
+    // CONNECT asks for a tunnel, which this server does not make (without a listener node drops the socket unanswered).
+    this.http.on('connect', (req: IncomingMessage, socket: Socket) => {
+      this.log.error(`${socket.remoteAddress ?? '-'} 405: CONNECT ${String(req.url).slice(0, 100)} refused`);
+      lingeringClose(socket, plainResponse(405, 'CONNECT is not supported here.\n', 'Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n'));
+    });
   }
 
   listen(host: string, port: number, backlog: number): Promise<AddressInfo> {
@@ -98,12 +147,46 @@ export class Server implements Host {
   }
 
   private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    const job: Job = { req, res, siblings: undefined, started: false, done: false };
+    const job: Job = { req, res, siblings: undefined, started: false, released: false, done: false };
+    const socket = req.socket as PeerSocket;
+    if (socket[FAULTY]) {
+      // Bytes that followed a request whose framing was faulty: possibly a smuggled request. Never handled.
+      this.track(job);
+      return;
+    }
+    if (req.httpVersionMajor !== 1) {
+      // HTTP/0.9 (a request line without a version) is malformed; 2.0 and up are another protocol.
+      const status = req.httpVersionMajor === 0 ? 400 : 505;
+      this.log.error(`${socket[PEER] ?? '-'} ${status}: HTTP/${req.httpVersion} is not spoken here`);
+      this.track(job);
+      socket[FAULTY] = true;
+      return lingeringClose(socket, plainResponse(status, 'Only HTTP/1.0 and HTTP/1.1 are spoken here.\n'));
+    }
+    if (takesBody(req.method)) {
+      if (req.httpVersionMinor === 0 && rawHeader(req, 'transfer-encoding') !== undefined) {
+        // RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing: answer it, then close.
+        res.shouldKeepAlive = false;
+        socket[FAULTY] = true;
+      }
+      if (announcesBody(req)) {
+        // The body first, holding no slot (body.ts); then the request queues for a slot like any other.
+        this.track(job);
+        receiveBody(req, this.settings).then(() => {
+          if (!job.done) this.admit(job);
+        });
+        return;
+      }
+    }
+    this.admit(job);
+  };
+
+  /** Starts the request now if a slot is free, else queues it (or refuses it when the queue is full). */
+  private admit(job: Job): void {
     if (this.active < this.poolSize) return this.start(job);
     if (this.queue.length - this.queueHead >= this.queueLimit) return this.reject(job);
     this.track(job);
     this.queue.push(job);
-  };
+  }
 
   /** Records an unfinished request with its connection (see the 'connection' handler). */
   private track(job: Job): void {
@@ -122,14 +205,28 @@ export class Server implements Host {
     // client leaves first, when its connection does).
     if (res.writableEnded) return this.finish(job);
     this.track(job);
+    this.pending.set(res, job);
     res.on('close', () => this.finish(job));
+  }
+
+  /**
+   * Gives the slot of `res`'s request back before its response ends: called
+   * once a file's headers are sent (respond.ts), since sending it runs no
+   * handler code. The request still counts as unfinished for the drain.
+   */
+  release(res: ServerResponse): void {
+    const job = this.pending.get(res);
+    if (!job || job.released || job.done) return;
+    job.released = true;
+    this.active--;
+    if (this.queueHead < this.queue.length) this.next();
   }
 
   /** Called once per request: its response is complete, or its connection is gone. */
   private finish(job: Job): void {
     if (job.done) return;
     job.done = true;
-    if (job.started) this.active--;
+    if (job.started && !job.released) this.active--;
     job.siblings?.delete(job);
     this.accessLog(job);
     if (this.draining) this.closeIdle();
@@ -174,16 +271,24 @@ export class Server implements Host {
     this.finish(job);
   }
 
-  private onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  /**
+   * The request could not be parsed (bad request line, headers or chunked
+   * framing), or its headers took too long. One short line in the log; an
+   * answer if no response has begun on the connection; then a lingering close.
+   */
+  private onClientError(err: NodeJS.ErrnoException, socket: PeerSocket): void {
+    if (err.code === 'ECONNRESET' || err.code === 'EPIPE' || !socket.writable) return void socket.destroy();
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-    if (err.code !== 'ECONNRESET' && err.code !== 'EPIPE') {
-      this.log.error(`${socket.remoteAddress ?? '-'} ${status}: ${err.code ?? ''} ${err.message}`.replace(/\s+/g, ' '));
+    this.log.error(`${socket[PEER] ?? socket.remoteAddress ?? '-'} ${status}: ${err.code ?? ''} ${err.message}`.replace(/\s+/g, ' ').slice(0, 300));
+    socket[FAULTY] = true;
+    // A request whose body was still arriving (bad chunked framing) is answered here and never handled.
+    const jobs = this.sockets.get(socket);
+    let answerable = !socket._httpMessage;
+    if (jobs && jobs.size > 0) {
+      answerable = [...jobs].every((job) => !job.started && !job.res.headersSent);
+      if (answerable) for (const job of jobs) this.finish(job);
     }
-    if (socket.writable && !(socket as { _httpMessage?: unknown })._httpMessage) {
-      const text = `${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}`;
-      socket.end(`HTTP/1.1 ${text}\r\nContent-Type: text/plain\r\nContent-Length: ${text.length + 1}\r\nConnection: close\r\n\r\n${text}\n`);
-    }
-    socket.destroy();
+    lingeringClose(socket, answerable ? plainResponse(status, `${status} ${STATUS_CODES[status]}\n`) : undefined);
   }
 
   private accessLog(job: Job): void {
@@ -196,11 +301,16 @@ export class Server implements Host {
     );
   }
 
-  /** Closes connections that have no request in progress. */
+  /**
+   * Closes connections that have no request in progress: idle keep-alive ones,
+   * and (which node leaves open) those that sent nothing yet or only part of
+   * their headers: no request was handed to the app on them, so none is lost.
+   */
   private closeIdle(): void {
     this.http.closeIdleConnections();
-    // node leaves sockets that never sent a byte; they have no request to lose.
-    for (const [socket, jobs] of this.sockets) if (jobs.size === 0 && socket.bytesRead === 0) socket.destroy();
+    for (const [socket, jobs] of this.sockets) {
+      if (jobs.size === 0 && !(socket as PeerSocket)._httpMessage && socket.writableLength === 0) socket.destroy();
+    }
   }
 
   /**

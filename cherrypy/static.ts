@@ -97,7 +97,13 @@ export async function serveStaticDir(request: Request, response: Response, branc
     if (!request.path.endsWith('/')) {
       throw new HTTPRedirect(request.path + '/' + (request.query_string ? '?' + request.query_string : ''), 301);
     }
-    target = join(real, index);
+    // The index file passes the same check as any file: a symlink leading out is not served.
+    try {
+      target = await realpath(join(real, index));
+    } catch {
+      return undefined;
+    }
+    if (!target.startsWith(root + sep)) return undefined;
     stats = await statFile(target);
     if (!stats) return undefined;
   }
