@@ -24,6 +24,7 @@ import { inContext, rawHeader, type Request, type Response } from './request.ts'
 import { FileBody } from './static.ts';
 import { wantsGzip } from './tools.ts';
 import { reasonPhrase } from './errors.ts';
+import { lingerAfterResponse } from './linger.ts';
 import type { Host } from './pipeline.ts';
 
 export type Body = string | Uint8Array | null | undefined | FileBody | Iterable<unknown> | AsyncIterable<unknown> | object;
@@ -54,8 +55,12 @@ function hasUnreadBody(request: Request): boolean {
 export function send(host: Host, request: Request, response: Response, res: ServerResponse, body: Body): void {
   if (res.destroyed) return;
   const headers = headerObject(response);
-  // A request body nobody read would have to be drained first; closing is cheaper and safe.
-  if (host.draining || hasUnreadBody(request)) headers['connection'] = 'close';
+  if (host.draining) headers['connection'] = 'close';
+  else if (hasUnreadBody(request)) {
+    // A body nobody read (an early error) cannot be skipped safely: close after the answer, lingering.
+    headers['connection'] = 'close';
+    lingerAfterResponse(request.raw);
+  }
 
   let payload: Buffer | string | undefined;
   let stream: Readable | undefined;

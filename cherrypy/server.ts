@@ -35,38 +35,16 @@ import { createServer, STATUS_CODES, type IncomingMessage, type Server as HttpSe
 import type { AddressInfo, Socket } from 'node:net';
 import { handleRequest, type Host, type Route } from './pipeline.ts';
 import { announcesBody, receiveBody, takesBody } from './body.ts';
+import { closing, lingeringClose } from './linger.ts';
 import type { Log } from './log.ts';
 import type { Tree } from './app.ts';
 import type { Settings } from './config.ts';
 import { rawHeader, type Request } from './request.ts';
 
 const PEER = Symbol('peer address');
-/** Set on a connection whose framing cannot be trusted: nothing more is handled on it. */
-const FAULTY = Symbol('faulty framing');
-type PeerSocket = Socket & { [PEER]?: string; [FAULTY]?: true; _httpMessage?: ServerResponse | null };
+type PeerSocket = Socket & { [PEER]?: string; _httpMessage?: ServerResponse | null };
 
 const REJECT_BODY = 'Server busy: too many requests are waiting. Try again shortly.\n';
-/** How long a closing connection keeps reading (and dropping) what the client still sends. */
-const LINGER_MS = 2000;
-
-/**
- * Sends `text` (a whole response, or nothing) and closes the way nginx does:
- * half-close, read and drop what the client still sends until it closes or
- * LINGER_MS pass, then close. Closing at once would make the kernel reset
- * the connection, and a client still sending would lose the answer.
- */
-export function lingeringClose(socket: Socket, text?: string): void {
-  if (socket.destroyed) return;
-  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
-  socket.once('close', () => clearTimeout(timer));
-  socket.on('error', () => socket.destroy());
-  socket.on('data', () => {}); // dropped
-  socket.on('end', () => socket.destroy());
-  if (text === undefined) socket.end();
-  else socket.end(text);
-  socket.resume();
-}
-
 /** A complete plain-text response that closes its connection, for answers given before the app sees the request. */
 function plainResponse(status: number, text: string, headers = ''): string {
   return `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: text/plain;charset=utf-8\r\n` +
@@ -149,8 +127,8 @@ export class Server implements Host {
   private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const job: Job = { req, res, siblings: undefined, started: false, released: false, done: false };
     const socket = req.socket as PeerSocket;
-    if (socket[FAULTY]) {
-      // Bytes that followed a request whose framing was faulty: possibly a smuggled request. Never handled.
+    if (closing.has(socket)) {
+      // Bytes that followed a request the connection is closing after: possibly a smuggled request. Never handled.
       this.track(job);
       return;
     }
@@ -159,14 +137,13 @@ export class Server implements Host {
       const status = req.httpVersionMajor === 0 ? 400 : 505;
       this.log.error(`${socket[PEER] ?? '-'} ${status}: HTTP/${req.httpVersion} is not spoken here`);
       this.track(job);
-      socket[FAULTY] = true;
       return lingeringClose(socket, plainResponse(status, 'Only HTTP/1.0 and HTTP/1.1 are spoken here.\n'));
     }
     if (takesBody(req.method)) {
       if (req.httpVersionMinor === 0 && rawHeader(req, 'transfer-encoding') !== undefined) {
         // RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing: answer it, then close.
         res.shouldKeepAlive = false;
-        socket[FAULTY] = true;
+        closing.add(socket);
       }
       if (announcesBody(req)) {
         // The body first, holding no slot (body.ts); then the request queues for a slot like any other.
@@ -280,7 +257,6 @@ export class Server implements Host {
     if (err.code === 'ECONNRESET' || err.code === 'EPIPE' || !socket.writable) return void socket.destroy();
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
     this.log.error(`${socket[PEER] ?? socket.remoteAddress ?? '-'} ${status}: ${err.code ?? ''} ${err.message}`.replace(/\s+/g, ' ').slice(0, 300));
-    socket[FAULTY] = true;
     // A request whose body was still arriving (bad chunked framing) is answered here and never handled.
     const jobs = this.sockets.get(socket);
     let answerable = !socket._httpMessage;

@@ -234,8 +234,12 @@ describe('hostile: slow and large request bodies', () => {
     const limited = await serve(new App(), '/', undefined, { defaults: true, global: { 'server.max_request_body_size': 1000 } });
     const s = await openSocket(limited.port);
     const answer = readAll(s, 4000);
-    s.write('POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n');
-    for (let i = 0; i < 20 && !s.destroyed; i++) s.write(Buffer.alloc(64 * 1024, 120));
+    s.write('POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 16000000\r\n\r\n');
+    // Keep sending well past the answer, as a large upload does.
+    for (let i = 0; i < 40 && !s.destroyed; i++) {
+      s.write(Buffer.alloc(256 * 1024, 120));
+      await sleep(5);
+    }
     expect(await answer).to.match(/^HTTP\/1\.1 413/);
   });
 });
