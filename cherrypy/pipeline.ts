@@ -3,7 +3,8 @@
  *
  * The steps, in CherryPy's hook order:
  *   1. parse the target: the path is split into segments and each is
- *      percent-decoded once (malformed escapes or NUL -> 400); absolute-form
+ *      percent-decoded once, as UTF-8 or else as Latin-1 (malformed escapes
+ *      or NUL -> 400); absolute-form
  *      targets (`GET http://host/path`) are accepted;
  *   2. find the app and the config for the path (app.ts), then the
  *      on_start_resource tools: proxy, allow, response_headers;
@@ -21,7 +22,7 @@
  * a body or a promise is involved.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HTTPError, HTTPRedirect, NotFound, errorPage } from './errors.ts';
+import { HTTPError, HTTPRedirect, NotFound, errorPage, escapeHtml } from './errors.ts';
 import { checkArguments, findHandler, stillHolds, type Found, type Resolution } from './dispatch.ts';
 import { readBody, takesBody } from './body.ts';
 import { Request, Response, inContext } from './request.ts';
@@ -85,7 +86,9 @@ export function parsePath(target: string): { path: string; segments: string[] } 
     try {
       decoded = decodeURIComponent(part);
     } catch {
-      throw new HTTPError(400, 'Malformed percent-encoding in the path');
+      // Well-formed escapes that are not UTF-8 (`%fc` for ü) are read as Latin-1, as CherryPy reads them.
+      if (/%(?![0-9a-fA-F]{2})/.test(part)) throw new HTTPError(400, 'Malformed percent-encoding in the path');
+      decoded = part.replace(/%([0-9a-fA-F]{2})/g, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
     }
     if (decoded.includes('\0')) throw new HTTPError(400, 'NUL byte in the path');
     segments.push(decoded);
@@ -217,14 +220,27 @@ export function fail(host: Host, request: Request, response: Response, res: Serv
     res.destroy();
     return;
   }
+  try {
+    sendError(host, request, res, err);
+  } catch (again) {
+    // The error page itself could not go out (a bad header from tools.response_headers): cut the connection.
+    host.log.error(`${request.method} ${request.path}: the error response failed too: ${describe(again)}`);
+    res.destroy();
+  }
+}
+
+function sendError(host: Host, request: Request, res: ServerResponse, err: unknown): void {
   const settings = request.config;
   const fresh = new Response();
   if (settings['tools.response_headers.on']) setResponseHeaders(request, fresh);
   if (err instanceof HTTPRedirect) {
     fresh.status = err.status;
     fresh.headers['Location'] = err.location;
-    fresh.headers['Content-Type'] = 'text/html;charset=utf-8';
-    return send(host, request, fresh, res, errorPageHeaders(fresh, `This resource can be found at ${err.location}.`, err.status));
+    // As CherryPy: a short note with a link; 304 and 305 carry no body.
+    const note = redirectNote(err.status, err.location);
+    if (note !== null) fresh.headers['Content-Type'] = 'text/html;charset=utf-8';
+    if (err.status === 304) delete fresh.headers['Location'];
+    return send(host, request, fresh, res, note);
   }
   let status = 500, message: string, traceback: string | undefined;
   if (err instanceof HTTPError) {
@@ -239,6 +255,21 @@ export function fail(host: Host, request: Request, response: Response, res: Serv
   fresh.status = status;
   fresh.headers['Content-Type'] = 'text/html;charset=utf-8';
   send(host, request, fresh, res, errorPageHeaders(fresh, message, status, traceback));
+}
+
+const REDIRECT_NOTES: Record<number, string> = {
+  300: 'This resource can be found at ',
+  301: 'This resource has permanently moved to ',
+  302: 'This resource resides temporarily at ',
+  303: 'This resource can be found at ',
+  307: 'This resource has moved temporarily to ',
+  308: 'This resource has been moved to ',
+};
+
+/** CherryPy's body for a redirect: "... <a href="/next">/next</a>."; null for statuses that carry none. */
+function redirectNote(status: number, location: string): string | null {
+  const note = REDIRECT_NOTES[status];
+  return note === undefined ? null : `${note}<a href="${escapeHtml(location)}">${escapeHtml(location)}</a>.`;
 }
 
 function errorPageHeaders(response: Response, message: string, status: number, traceback?: string): string {

@@ -25,6 +25,7 @@ import { FileBody } from './static.ts';
 import { wantsGzip } from './tools.ts';
 import { reasonPhrase } from './errors.ts';
 import { lingerAfterResponse } from './linger.ts';
+import { canonicalName } from './headers.ts';
 import type { Host } from './pipeline.ts';
 
 export type Body = string | Uint8Array | null | undefined | FileBody | Iterable<unknown> | AsyncIterable<unknown> | object;
@@ -36,13 +37,18 @@ function isStream(body: object): body is Iterable<unknown> | AsyncIterable<unkno
   return body instanceof Readable || Symbol.asyncIterator in body || Symbol.iterator in body;
 }
 
-/** Response headers with lower-case names (the handler may have written any case). */
+/** The response headers with their wire names (headers.ts): the handler may have written any case. */
 function headerObject(response: Response): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   if (!response.hasHeaders) return out;
   const headers = response.headers;
-  for (const name in headers) out[name.toLowerCase()] = headers[name]!;
+  for (const name in headers) out[canonicalName(name)] = headers[name]!;
   return out;
+}
+
+/** `text/plain` -> `text/plain;charset=utf-8`: the text a handler returns is sent as UTF-8, and says so (as CherryPy). */
+function withCharset(type: string | string[] | undefined): string | string[] | undefined {
+  return typeof type === 'string' && type.startsWith('text/') && !/;\s*charset=/i.test(type) ? type + ';charset=utf-8' : type;
 }
 
 function hasUnreadBody(request: Request): boolean {
@@ -55,10 +61,10 @@ function hasUnreadBody(request: Request): boolean {
 export function send(host: Host, request: Request, response: Response, res: ServerResponse, body: Body): void {
   if (res.destroyed) return;
   const headers = headerObject(response);
-  if (host.draining) headers['connection'] = 'close';
+  if (host.draining) headers['Connection'] = 'close';
   else if (hasUnreadBody(request)) {
     // A body nobody read (an early error) cannot be skipped safely: close after the answer, lingering.
-    headers['connection'] = 'close';
+    headers['Connection'] = 'close';
     lingerAfterResponse(request.raw);
   }
 
@@ -67,22 +73,22 @@ export function send(host: Host, request: Request, response: Response, res: Serv
   let fromDisk = false;
   if (typeof body === 'string') {
     payload = body;
-    headers['content-type'] ??= HTML;
+    headers['Content-Type'] = withCharset(headers['Content-Type']) ?? HTML;
   } else if (body === null || body === undefined) {
     payload = undefined;
   } else if (body instanceof Uint8Array) {
     payload = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-    headers['content-type'] ??= 'application/octet-stream';
+    headers['Content-Type'] ??= 'application/octet-stream';
   } else if (body instanceof FileBody) {
     fromDisk = true;
     if (body.bytes) payload = body.start === 0 && body.end === body.bytes.length - 1 ? body.bytes : body.bytes.subarray(body.start, body.end + 1);
     else if (body.end >= body.start && request.method !== 'HEAD') stream = createReadStream(body.file, { start: body.start, end: body.end });
   } else if (isStream(body)) {
     stream = body instanceof Readable ? body : Readable.from(toBytes(body, request, response));
-    headers['content-type'] ??= HTML;
+    headers['Content-Type'] = withCharset(headers['Content-Type']) ?? HTML;
   } else {
     payload = JSON.stringify(body);
-    headers['content-type'] ??= 'application/json';
+    headers['Content-Type'] ??= 'application/json';
   }
 
   const status = response.status;
@@ -92,23 +98,24 @@ export function send(host: Host, request: Request, response: Response, res: Serv
   }
   let gzip: Transform | undefined;
   // Files go out as they are on disk: their Content-Length is already set.
-  if ((payload !== undefined || stream) && !fromDisk && wantsGzip(request, headers)) {
+  // Error pages are never refused with a 406 (that would be an error about an error).
+  if (((payload !== undefined && payload.length > 0) || stream) && !fromDisk && wantsGzip(request, headers, status < 400)) {
     const level = request.config['tools.gzip.compress_level'];
     if (payload !== undefined) payload = gzipSync(payload, { level });
     else gzip = createGzip({ level });
-    headers['content-encoding'] = 'gzip';
-    delete headers['content-length']; // a handler's length was for the uncompressed bytes
+    headers['Content-Encoding'] = 'gzip';
+    delete headers['Content-Length']; // a handler's length was for the uncompressed bytes
   }
   if (!stream && status !== 304 && status !== 204) {
     const length = payload === undefined ? 0 : typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
-    const declared = headers['content-length'];
-    if (declared === undefined) headers['content-length'] = String(length);
+    const declared = headers['Content-Length'];
+    if (declared === undefined) headers['Content-Length'] = String(length);
     else if (Number(declared) !== length && request.method !== 'HEAD') {
       // Sending another number of bytes than declared would desynchronise the connection.
       throw new Error(`the handler set Content-Length: ${String(declared)} but the body has ${length} bytes`);
     }
   }
-  request.sentLength = headers['content-length'] as string | undefined;
+  request.sentLength = headers['Content-Length'] as string | undefined;
   // The reason phrase is given each time: a writeHead that failed on a bad header value leaves its own behind.
   res.writeHead(status, reasonPhrase(status), headers);
   if (!stream || request.method === 'HEAD') {

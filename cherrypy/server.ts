@@ -241,8 +241,8 @@ export class Server implements Host {
 
   private reject(job: Job): void {
     job.res.writeHead(503, {
-      'content-type': 'text/plain;charset=utf-8', 'content-length': REJECT_BODY.length,
-      'retry-after': '1', 'connection': 'close',
+      'Content-Type': 'text/plain;charset=utf-8', 'Content-Length': REJECT_BODY.length,
+      'Retry-After': '1', 'Connection': 'close',
     });
     job.res.end(REJECT_BODY);
     this.finish(job);

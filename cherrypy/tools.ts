@@ -19,7 +19,11 @@ export function applyProxy(request: Request): void {
     const value = request.headers[name.toLowerCase()];
     return (Array.isArray(value) ? value[0] : value)?.split(',')[0]!.trim() || undefined;
   };
-  const scheme = header(s['tools.proxy.scheme']) ?? (header('X-Forwarded-Ssl') === 'on' ? 'https' : undefined);
+  const schemeHeader = s['tools.proxy.scheme'];
+  let scheme = header(schemeHeader);
+  // An on/off header such as X-Forwarded-Ssl: on means https (as CherryPy reads it).
+  if (scheme?.toLowerCase() === 'on' && /ssl/i.test(schemeHeader)) scheme = 'https';
+  scheme ??= header('X-Forwarded-Ssl')?.toLowerCase() === 'on' ? 'https' : undefined;
   if (scheme === 'http' || scheme === 'https') request.scheme = scheme;
   const host = s['tools.proxy.base'] || header(s['tools.proxy.local']);
   if (host) request.base = host.includes('://') ? host : `${request.scheme}://${host}`;
@@ -36,8 +40,16 @@ export function checkAllowed(request: Request): void {
   }
 }
 
+/** The listed headers; a name listed twice sends both values. */
 export function setResponseHeaders(request: Request, response: Response): void {
-  for (const [name, value] of request.config['tools.response_headers.headers']) response.headers[name] = value;
+  const headers = response.headers;
+  const listed = new Set<string>();
+  for (const [name, value] of request.config['tools.response_headers.headers']) {
+    const key = name.toLowerCase();
+    const existing = headers[name];
+    headers[name] = listed.has(key) && existing !== undefined ? [existing, value].flat() : value;
+    listed.add(key);
+  }
 }
 
 export function trailingSlashRedirect(request: Request): void {
@@ -53,23 +65,38 @@ export function trailingSlashRedirect(request: Request): void {
   }
 }
 
-/** Should this response be gzipped? `headers` are the response's, lower-cased. */
-export function wantsGzip(request: Request, headers: Record<string, string | string[]>): boolean {
+/**
+ * Should this response be gzipped? `headers` are the response's (wire names).
+ * Throws 406 when the client accepts neither gzip nor the identity coding
+ * (`Accept-Encoding: *;q=0`, `identity;q=0`), as CherryPy does, unless
+ * `mayRefuse` is false (error pages).
+ */
+export function wantsGzip(request: Request, headers: Record<string, string | string[]>, mayRefuse: boolean): boolean {
   const s = request.config;
-  if (!s['tools.gzip.on'] || headers['content-encoding']) return false;
-  const type = String(headers['content-type'] ?? '').split(';')[0]!.trim();
+  if (!s['tools.gzip.on'] || headers['Content-Encoding']) return false;
+  const type = String(headers['Content-Type'] ?? '').split(';')[0]!.trim();
   const listed = s['tools.gzip.mime_types'].some((t) => t === type || (t.endsWith('/*') && type.startsWith(t.slice(0, -1))));
-  if (!listed) return false;
-  headers['vary'] = headers['vary'] ? `${headers['vary']}, Accept-Encoding` : 'Accept-Encoding';
-  return acceptsGzip(request.headers['accept-encoding']);
+  if (listed) headers['Vary'] = headers['Vary'] ? `${String(headers['Vary'])}, Accept-Encoding` : 'Accept-Encoding';
+  const header = request.headers['accept-encoding'];
+  if (!header) return false; // no preference: identity
+  const q = codingWeights(header);
+  const gzip = q.get('gzip') ?? q.get('x-gzip') ?? q.get('*') ?? 0;
+  if (listed && gzip > 0) return true;
+  const identity = q.get('identity') ?? (q.get('*') === 0 ? 0 : 1);
+  if (identity === 0 && mayRefuse) throw new HTTPError(406, 'identity, gzip');
+  return false;
 }
 
-function acceptsGzip(header: string | undefined): boolean {
-  if (!header) return false;
-  return header.split(',').some((part) => {
-    const [coding, ...params] = part.trim().split(';');
-    if (coding!.trim().toLowerCase() !== 'gzip' && coding!.trim() !== '*') return false;
+/** Accept-Encoding as coding -> q (RFC 9110 §12.5.3); a coding without q= has q=1. */
+function codingWeights(header: string): Map<string, number> {
+  const weights = new Map<string, number>();
+  for (const part of header.split(',')) {
+    const [coding, ...params] = part.split(';');
+    const name = coding!.trim().toLowerCase();
+    if (!name) continue;
     const q = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
-    return q === undefined || Number(q.slice(2)) > 0;
-  });
+    const weight = q === undefined ? 1 : Number(q.slice(2));
+    weights.set(name, Number.isNaN(weight) ? 0 : weight);
+  }
+  return weights;
 }
