@@ -23,9 +23,12 @@
  *
  * Positional arguments must fit the handler: fewer than its required
  * parameters, or more than it declares (without a rest parameter) -> 404.
+ * What it takes is `expose({ args })` when declared there (the only way to say
+ * that a `name?: string` parameter is optional: TypeScript erases the `?`),
+ * else read from the function: parameters with a default are optional.
  */
 import { HTTPError } from './errors.ts';
-import { exposedForGood, isExposed } from './expose.ts';
+import { declaredArity, exposedForGood, isExposed, type Arity } from './expose.ts';
 
 export interface Found {
   /** The object the handler is called on. */
@@ -37,8 +40,10 @@ export interface Found {
   // Facts about the handler, worked out once for the route (they hold as long as the walk does):
   /** Exposed by the decorator or expose(), not only by an `exposed` property that could change. */
   exposedForGood: boolean;
-  /** The path's arguments fit the handler's parameters. */
+  /** The path's arguments fit the handler's parameters: at least `required`, at most `max`. */
   argsFit: boolean;
+  required: number;
+  max: number;
   /** An async function or a generator: its code runs after the call returns. */
   runsLater: boolean;
 }
@@ -100,9 +105,9 @@ export function findHandler(root: object, segments: readonly string[], endsWithS
 }
 
 function found(owner: object, name: string, handler: Function, args: string[], is_index: boolean): Found {
-  const { required, max } = arity(handler);
+  const { required, max } = declaredArity(owner, name, handler) ?? arity(handler);
   return {
-    owner, name, handler, args, is_index,
+    owner, name, handler, args, is_index, required, max,
     exposedForGood: exposedForGood(owner, name, handler),
     argsFit: args.length >= required && args.length <= max,
     runsLater: /^\[object (Async|Generator|AsyncGenerator)Function\]$/.test(Object.prototype.toString.call(handler)),
@@ -154,7 +159,6 @@ export function listRoutes(root: object, prefix = '', seen = new Set<object>()):
   return routes.sort();
 }
 
-interface Arity { required: number; max: number }
 const arities = new WeakMap<Function, Arity>();
 
 /**
@@ -181,15 +185,24 @@ function parameterList(source: string): string[] {
   if (open < 0) return [];
   const params: string[] = [];
   let depth = 0, current = '', quote = '';
+  let previous = '('; // the last character that was not white space, outside strings
   for (let i = open + 1; i < source.length; i++) {
     const c = source[i]!;
     if (quote) {
       current += c;
       if (c === '\\') current += source[++i] ?? '';
-      else if (c === quote) quote = '';
+      else if (c === quote) quote = quote === ']' ? '/' : ''; // a regex's class ends; the regex goes on
+      else if (quote === '/' && c === '[') quote = ']'; // inside a regex's [...], a '/' does not end it
+      if (quote === '') previous = c;
       continue;
     }
-    if (c === '"' || c === "'" || c === '`') { quote = c; current += c; continue; }
+    // A '/' where a value is expected starts a regex literal (`a = /[)]/`); after a value it divides.
+    if (c === '"' || c === "'" || c === '`' || (c === '/' && '(,=:[!&|?{};'.includes(previous) && source[i + 1] !== '/' && source[i + 1] !== '*')) {
+      quote = c;
+      current += c;
+      continue;
+    }
+    if (!/\s/.test(c)) previous = c;
     if (c === '(' || c === '[' || c === '{') depth++;
     if (c === ')' || c === ']' || c === '}') {
       if (depth === 0) break;
@@ -203,8 +216,7 @@ function parameterList(source: string): string[] {
 }
 
 /** Throws 404 when the path's arguments do not fit the handler. */
-export function checkArguments(fn: Function, args: string[], explain: boolean): void {
-  const { required, max } = arity(fn);
+export function checkArguments({ args, required, max }: Found, explain: boolean): void {
   if (args.length < required) {
     throw new HTTPError(404, explain ? `Missing parameters: the handler needs ${required} path segment(s) here, got ${args.length}` : undefined);
   }

@@ -9,22 +9,53 @@
  * As a function wrapper (`index = cherrypy.expose(() => 'Yay')`), the article's
  * `index.exposed = True` style, the function itself is marked. A function with
  * an own `exposed = true` property counts as exposed too.
+ *
+ * `expose({ args: ['name?'] })` (as a decorator, or wrapping a function)
+ * declares the path arguments too; see ExposeOptions.
  */
 
 const EXPOSED = Symbol('cherrypy.exposed');
+const ARGS = Symbol('cherrypy.args');
 const exposedFunctions = new WeakSet<Function>();
+const declaredFunctions = new WeakMap<Function, Arity>();
 // esbuild (under tsx) stores decorator metadata under Symbol.metadata when the
 // runtime has it, and under this registered symbol when it does not.
 const METADATA: symbol = (Symbol as { metadata?: symbol }).metadata ?? Symbol.for('Symbol.metadata');
 
-type Metadata = Record<PropertyKey, unknown> & { [EXPOSED]?: ReadonlySet<string> };
+type Metadata = Record<PropertyKey, unknown> & { [EXPOSED]?: ReadonlySet<string>; [ARGS]?: ReadonlyMap<string, Arity> };
+
+/** How many path segments a handler takes: at least `required`, at most `max` (Infinity with a rest parameter). */
+export interface Arity { required: number; max: number }
+
+export interface ExposeOptions {
+  /**
+   * The handler's path arguments, by name: `'name?'` is optional, `'...rest'`
+   * takes the rest. TypeScript's `name?: string` leaves no trace at run time,
+   * so a handler with one declares it here: `@cherrypy.expose({ args: ['name?'] })`.
+   * Without it, parameters with a default value are optional, the others required.
+   */
+  args?: readonly string[];
+}
+
+type Exposer = <F extends Function>(fn: F, context?: ClassMethodDecoratorContext) => F;
 
 export function expose<F extends Function>(fn: F): F;
 export function expose<F extends Function>(fn: F, context: ClassMethodDecoratorContext): F;
-export function expose<F extends Function>(fn: F, context?: ClassMethodDecoratorContext): F {
+export function expose(options: ExposeOptions): Exposer;
+export function expose<F extends Function>(fn: F | ExposeOptions, context?: ClassMethodDecoratorContext): F | Exposer {
+  if (typeof fn === 'function') return mark(fn, context, undefined);
+  if (fn !== null && typeof fn === 'object' && context === undefined) {
+    const arity = fn.args === undefined ? undefined : arityOf(fn.args);
+    return (handler, ctx) => mark(handler, ctx, arity);
+  }
+  throw new TypeError('expose() takes a function, decorates a method, or takes options: expose({ args: [...] })');
+}
+
+function mark<F extends Function>(fn: F, context: ClassMethodDecoratorContext | undefined, arity: Arity | undefined): F {
   if (typeof fn !== 'function') throw new TypeError('expose() takes a function or decorates a method');
   if (context === undefined) {
     exposedFunctions.add(fn);
+    if (arity) declaredFunctions.set(fn, arity);
     return fn;
   }
   if (context.kind !== 'method' || context.static || context.private || typeof context.name !== 'string') {
@@ -33,7 +64,37 @@ export function expose<F extends Function>(fn: F, context?: ClassMethodDecorator
   const metadata = context.metadata as Metadata;
   // Copy rather than add: the metadata object inherits its parent class's set.
   metadata[EXPOSED] = new Set([...(metadata[EXPOSED] ?? []), context.name]);
+  if (arity) metadata[ARGS] = new Map([...(metadata[ARGS] ?? []), [context.name, arity]]);
   return fn;
+}
+
+/** Reads an `args` declaration; a wrong one is an error when the class is defined, naming what to write. */
+function arityOf(args: readonly string[]): Arity {
+  let required = 0, optional = 0, rest = false;
+  for (const [i, arg] of args.entries()) {
+    const match = /^(\.\.\.)?[A-Za-z_$][\w$]*(\?)?$/.exec(arg);
+    if (!match || (match[1] && match[2])) throw new TypeError(`expose({ args }): '${arg}' is not a parameter name (write 'name', 'name?' or '...rest')`);
+    if (match[1]) {
+      if (i !== args.length - 1) throw new TypeError(`expose({ args }): '${arg}' must come last`);
+      rest = true;
+    } else if (match[2]) optional++;
+    else if (optional) throw new TypeError(`expose({ args }): required '${arg}' after an optional one`);
+    else required++;
+  }
+  return { required, max: rest ? Infinity : required + optional };
+}
+
+/** The arguments declared with expose({ args }) for `owner[name]`, if any. */
+export function declaredArity(owner: object, name: string, value: Function): Arity | undefined {
+  const declared = declaredFunctions.get(value);
+  if (declared) return declared;
+  return metadataOf(owner)?.[ARGS]?.get(name);
+}
+
+function metadataOf(owner: object): Metadata | undefined {
+  const ctor = (owner as { constructor?: unknown }).constructor;
+  if (typeof ctor !== 'function') return undefined;
+  return (ctor as unknown as Record<symbol, Metadata | undefined>)[METADATA];
 }
 
 /** Is `owner[name]` (whose value is `value`) reachable as a handler? */
@@ -48,8 +109,5 @@ export function isExposed(owner: object, name: string, value: unknown): value is
  */
 export function exposedForGood(owner: object, name: string, value: Function): boolean {
   if (exposedFunctions.has(value)) return true;
-  const ctor = (owner as { constructor?: unknown }).constructor;
-  if (typeof ctor !== 'function') return false;
-  const metadata = (ctor as unknown as Record<symbol, Metadata | undefined>)[METADATA];
-  return metadata?.[EXPOSED]?.has(name) ?? false;
+  return metadataOf(owner)?.[EXPOSED]?.has(name) ?? false;
 }

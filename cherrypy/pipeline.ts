@@ -170,7 +170,7 @@ function dispatch(host: Host, request: Request, response: Response, res: ServerR
     if (settings['tools.trailing_slash.on']) trailingSlashRedirect(request);
     // The walk still holds, so the handler is the same function: only an `exposed` property can have changed.
     if (!found.exposedForGood && (found.handler as { exposed?: unknown }).exposed !== true) throw new NotFound(request.path);
-    if (!found.argsFit) checkArguments(found.handler, found.args, settings['request.show_mismatched_params']);
+    if (!found.argsFit) checkArguments(found, settings['request.show_mismatched_params']);
     if (takesBody(request.method)) readBody(request); // received already, before the request took its slot (body.ts)
     invoke(host, request, response, res, found);
   } catch (err) {

@@ -81,7 +81,11 @@ export function send(host: Host, request: Request, response: Response, res: Serv
     headers['Content-Type'] ??= 'application/octet-stream';
   } else if (body instanceof FileBody) {
     fromDisk = true;
-    if (body.bytes) payload = body.start === 0 && body.end === body.bytes.length - 1 ? body.bytes : body.bytes.subarray(body.start, body.end + 1);
+    if (body.pieces) {
+      const { bytes, file, pieces } = body;
+      if (bytes) payload = Buffer.concat(pieces.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : bytes.subarray(p.start, p.end + 1))));
+      else if (request.method !== 'HEAD') stream = Readable.from(byteranges(file, pieces));
+    } else if (body.bytes) payload = body.start === 0 && body.end === body.bytes.length - 1 ? body.bytes : body.bytes.subarray(body.start, body.end + 1);
     else if (body.end >= body.start && request.method !== 'HEAD') stream = createReadStream(body.file, { start: body.start, end: body.end });
   } else if (isStream(body)) {
     stream = body instanceof Readable ? body : Readable.from(toBytes(body, request, response));
@@ -145,6 +149,14 @@ function cutWhenStalled(host: Host, request: Request, res: ServerResponse): void
     host.log.error(`${request.method} ${request.path}: the client read nothing for ${seconds} s; connection closed`);
     res.destroy();
   });
+}
+
+/** A multipart/byteranges body of a large file: each part's headers, then its bytes read from disk. */
+async function* byteranges(file: string, pieces: NonNullable<FileBody['pieces']>): AsyncGenerator<Buffer | string> {
+  for (const piece of pieces) {
+    if (typeof piece === 'string') yield piece;
+    else yield* createReadStream(file, { start: piece.start, end: piece.end });
+  }
 }
 
 /**

@@ -19,8 +19,9 @@
  *
  * A served file gets Content-Type (mime.ts), Content-Length, Last-Modified, a
  * strong ETag and Accept-Ranges; If-None-Match / If-Modified-Since (compared as
- * dates) give 304, If-Match / If-Unmodified-Since 412, a single byte Range 206
- * and an unsatisfiable one 416. Several ranges get the whole file (200).
+ * dates) give 304, If-Match / If-Unmodified-Since 412, a byte Range 206 (with
+ * several ranges, a multipart/byteranges body: overlapping ranges are merged,
+ * and more than MAX_RANGES get the whole file) and an unsatisfiable one 416.
  * The body is streamed from disk by the pipeline (FileBody).
  */
 import { realpath, stat } from 'node:fs/promises';
@@ -37,8 +38,17 @@ import type { Request, Response } from './request.ts';
  * JSON value a handler returns can pass for one.
  */
 export class FileBody {
-  constructor(readonly file: string, readonly start: number, readonly end: number, readonly bytes?: Buffer) {}
+  constructor(
+    readonly file: string, readonly start: number, readonly end: number, readonly bytes?: Buffer,
+    /** For several ranges: the multipart/byteranges body, as text and file ranges in order. */
+    readonly pieces?: (string | ByteRange)[],
+  ) {}
 }
+
+export interface ByteRange { start: number; end: number }
+
+/** More ranges than this in one request: the header is ignored and the whole file sent (no amplification). */
+const MAX_RANGES = 16;
 
 const realRoots = new Map<string, Promise<string>>();
 
@@ -139,22 +149,41 @@ async function sendFile(request: Request, response: Response, file: string, stat
   headers['Accept-Ranges'] = 'bytes';
 
   let start = 0, end = size - 1;
+  let pieces: (string | ByteRange)[] | undefined;
   const range = h.range;
   const ifRange = h['if-range'];
   if (range !== undefined && request.method === 'GET' && (ifRange === undefined || ifRange === etag || ifRange === lastModified)) {
-    const parsed = parseRange(range, size);
+    const parsed = parseRanges(range, size);
     if (parsed === 'unsatisfiable') {
       throw new HTTPError(416, 'Requested range not satisfiable', { 'Content-Range': `bytes */${size}` });
     }
-    if (parsed) {
-      ({ start, end } = parsed);
+    if (parsed?.length === 1) {
+      ({ start, end } = parsed[0]!);
       response.status = 206;
       headers['Content-Range'] = `bytes ${start}-${end}/${size}`;
+    } else if (parsed) {
+      response.status = 206;
+      pieces = byteranges(parsed, headers['Content-Type'], size);
+      headers['Content-Type'] = `multipart/byteranges; boundary=${BOUNDARY}`;
     }
   }
-  headers['Content-Length'] = String(end - start + 1);
+  const length = pieces ? pieces.reduce((n, piece) => n + (typeof piece === 'string' ? piece.length : piece.end - piece.start + 1), 0) : end - start + 1;
+  headers['Content-Length'] = String(length);
   const bytes = request.method === 'HEAD' ? undefined : await smallFileBytes(file, entry, size);
-  return new FileBody(file, start, end, bytes);
+  return new FileBody(file, start, end, bytes, pieces);
+}
+
+/** The multipart/byteranges boundary: fixed, as a part never contains a line starting with it plus CRLF in its headers. */
+const BOUNDARY = 'CHERRYPY_TS_BYTERANGES_3d6b2c1e';
+
+/** The parts of a multipart/byteranges body (RFC 9110 §14.6): a header block before each range, a closing line after. */
+function byteranges(ranges: ByteRange[], type: string | string[] | undefined, size: number): (string | ByteRange)[] {
+  const pieces: (string | ByteRange)[] = [];
+  for (const range of ranges) {
+    pieces.push(`\r\n--${BOUNDARY}\r\nContent-Type: ${String(type)}\r\nContent-Range: bytes ${range.start}-${range.end}/${size}\r\n\r\n`, range);
+  }
+  pieces.push(`\r\n--${BOUNDARY}--\r\n`);
+  return pieces;
 }
 
 function etagListMatches(header: string, etag: string, strong: boolean): boolean {
@@ -177,22 +206,42 @@ function isAtOrBefore(mtime: number, header: string | undefined): boolean {
   return !Number.isNaN(date) && mtime <= date;
 }
 
-/** One `bytes=` range; undefined to ignore the header (bad syntax, several ranges). */
-function parseRange(header: string, size: number): { start: number; end: number } | 'unsatisfiable' | undefined {
-  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
-  if (!match || (match[1] === '' && match[2] === '')) return undefined;
-  let start: number, end: number;
-  if (match[1] === '') {
-    const suffix = Number(match[2]);
-    if (suffix === 0) return 'unsatisfiable';
-    start = Math.max(0, size - suffix);
-    end = size - 1;
-  } else {
-    start = Number(match[1]);
-    end = match[2] === '' ? Infinity : Number(match[2]);
-    if (end < start) return undefined; // "5-2" is invalid syntax: ignore the header
-    end = Math.min(end, size - 1);
+/**
+ * The satisfiable ranges of a `bytes=` header, sorted, with overlapping and
+ * adjacent ones merged (so the answer is never longer than the file: `0-,0-,0-`
+ * is one range); 'unsatisfiable' when none is; undefined to ignore the header
+ * (bad syntax, or more than MAX_RANGES ranges).
+ */
+function parseRanges(header: string, size: number): ByteRange[] | 'unsatisfiable' | undefined {
+  const text = header.trim();
+  if (!text.startsWith('bytes=')) return undefined;
+  const specs = text.slice(6).split(',');
+  if (specs.length > MAX_RANGES) return undefined;
+  const ranges: ByteRange[] = [];
+  for (const spec of specs) {
+    const match = /^\s*(\d*)-(\d*)\s*$/.exec(spec);
+    if (!match || (match[1] === '' && match[2] === '')) return undefined;
+    let start: number, end: number;
+    if (match[1] === '') {
+      const suffix = Number(match[2]);
+      if (suffix === 0) continue; // unsatisfiable
+      start = Math.max(0, size - suffix);
+      end = size - 1;
+    } else {
+      start = Number(match[1]);
+      end = match[2] === '' ? Infinity : Number(match[2]);
+      if (end < start) return undefined; // "5-2" is invalid syntax: ignore the header
+      end = Math.min(end, size - 1);
+    }
+    if (start < size) ranges.push({ start, end });
   }
-  if (start >= size || size === 0) return 'unsatisfiable';
-  return { start, end };
+  if (ranges.length === 0) return 'unsatisfiable';
+  ranges.sort((a, b) => a.start - b.start);
+  const merged: ByteRange[] = [ranges[0]!];
+  for (const range of ranges.slice(1)) {
+    const last = merged[merged.length - 1]!;
+    if (range.start <= last.end + 1) last.end = Math.max(last.end, range.end);
+    else merged.push(range);
+  }
+  return merged;
 }

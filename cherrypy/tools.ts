@@ -43,12 +43,13 @@ export function checkAllowed(request: Request): void {
 /** The listed headers; a name listed twice sends both values. */
 export function setResponseHeaders(request: Request, response: Response): void {
   const headers = response.headers;
-  const listed = new Set<string>();
+  const listed = new Map<string, string>(); // lower-case name -> the spelling first listed
   for (const [name, value] of request.config['tools.response_headers.headers']) {
-    const key = name.toLowerCase();
-    const existing = headers[name];
-    headers[name] = listed.has(key) && existing !== undefined ? [existing, value].flat() : value;
-    listed.add(key);
+    const first = listed.get(name.toLowerCase());
+    if (first === undefined) {
+      headers[name] = value;
+      listed.set(name.toLowerCase(), name);
+    } else headers[first] = [headers[first]!, value].flat();
   }
 }
 
