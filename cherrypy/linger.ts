@@ -18,12 +18,22 @@ import type { Socket } from 'node:net';
 
 const LINGER_MS = 2000;
 
-/** Connections that are closing: the server handles no further request from them. */
-export const closing = new WeakSet<Socket>();
+const CLOSING = Symbol('closing');
+type ClosingSocket = Socket & { [CLOSING]?: true };
+
+/** Is this connection closing? Then the server handles no further request from it. */
+export function isClosing(socket: Socket): boolean {
+  return (socket as ClosingSocket)[CLOSING] === true;
+}
+
+/** Marks the connection as closing once its current answer is out. */
+export function markClosing(socket: Socket): void {
+  (socket as ClosingSocket)[CLOSING] = true;
+}
 
 /** Sends `text` (a whole raw response, or nothing), then closes lingering. */
 export function lingeringClose(socket: Socket, text?: string): void {
-  closing.add(socket);
+  markClosing(socket);
   if (socket.destroyed) return;
   const timer = setTimeout(() => socket.destroy(), LINGER_MS);
   socket.once('close', () => clearTimeout(timer));
@@ -42,7 +52,7 @@ export function lingeringClose(socket: Socket, text?: string): void {
  */
 export function lingerAfterResponse(req: IncomingMessage): void {
   const socket = req.socket;
-  closing.add(socket);
+  markClosing(socket);
   req.resume();
   socket.destroySoon = () => lingeringClose(socket);
 }

@@ -232,6 +232,8 @@ export function fail(host: Host, request: Request, response: Response, res: Serv
 function sendError(host: Host, request: Request, res: ServerResponse, err: unknown): void {
   const settings = request.config;
   const fresh = new Response();
+  // A writeHead that failed on a bad header value left its status text behind: let node pick the new one.
+  res.statusMessage = '';
   if (settings['tools.response_headers.on']) setResponseHeaders(request, fresh);
   if (err instanceof HTTPRedirect) {
     fresh.status = err.status;

@@ -23,7 +23,6 @@ import { createGzip, gzipSync } from 'node:zlib';
 import { inContext, rawHeader, type Request, type Response } from './request.ts';
 import { FileBody } from './static.ts';
 import { wantsGzip } from './tools.ts';
-import { reasonPhrase } from './errors.ts';
 import { lingerAfterResponse } from './linger.ts';
 import { canonicalName } from './headers.ts';
 import type { Host } from './pipeline.ts';
@@ -120,8 +119,7 @@ export function send(host: Host, request: Request, response: Response, res: Serv
     }
   }
   request.sentLength = headers['Content-Length'] as string | undefined;
-  // The reason phrase is given each time: a writeHead that failed on a bad header value leaves its own behind.
-  res.writeHead(status, reasonPhrase(status), headers);
+  res.writeHead(status, headers);
   if (!stream || request.method === 'HEAD') {
     stream?.destroy();
     res.end(request.method === 'HEAD' ? undefined : payload);

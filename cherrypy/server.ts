@@ -35,7 +35,7 @@ import { createServer, STATUS_CODES, type IncomingMessage, type Server as HttpSe
 import type { AddressInfo, Socket } from 'node:net';
 import { handleRequest, type Host, type Route } from './pipeline.ts';
 import { announcesBody, receiveBody, takesBody } from './body.ts';
-import { closing, lingeringClose } from './linger.ts';
+import { isClosing, lingeringClose, markClosing } from './linger.ts';
 import type { Log } from './log.ts';
 import type { Tree } from './app.ts';
 import type { Settings } from './config.ts';
@@ -127,7 +127,7 @@ export class Server implements Host {
   private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const job: Job = { req, res, siblings: undefined, started: false, released: false, done: false };
     const socket = req.socket as PeerSocket;
-    if (closing.has(socket)) {
+    if (isClosing(socket)) {
       // Bytes that followed a request the connection is closing after: possibly a smuggled request. Never handled.
       this.track(job);
       return;
@@ -143,7 +143,7 @@ export class Server implements Host {
       if (req.httpVersionMinor === 0 && rawHeader(req, 'transfer-encoding') !== undefined) {
         // RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing: answer it, then close.
         res.shouldKeepAlive = false;
-        closing.add(socket);
+        markClosing(socket);
       }
       if (announcesBody(req)) {
         // The body first, holding no slot (body.ts); then the request queues for a slot like any other.
