@@ -33,6 +33,11 @@ describe('the app in run.ts', () => {
     }
   });
 
+  it('fails the health check once shutdown began, so a balancer stops sending traffic', async () => {
+    sinon.stub(cherrypy.engine, 'state').value('STOPPING'); // as after SIGTERM
+    expect((await site.get('/healthcheck')).status).to.equal(503);
+  });
+
   it('serves logo.png byte for byte, as prod.conf says', async () => {
     const res = await site.get('/logo.png');
     expect(res.status).to.equal(200);

@@ -51,6 +51,7 @@ export const SPEC = {
   'server.socket_timeout': { scope: 'global', type: 'seconds', default: 10, min: 0.05 },
   'server.request_timeout': { scope: 'global', type: 'seconds', default: 300, min: 0.05 },
   'server.shutdown_timeout': { scope: 'global', type: 'seconds', default: 5, min: 0 },
+  'server.lame_duck': { scope: 'global', type: 'seconds', default: 0, min: 0 },
   'server.max_request_header_size': { scope: 'global', type: 'int', default: 16 * 1024, min: 1024 },
   'server.max_request_body_size': { scope: 'global', type: 'int', default: 100 * MiB, min: 0 },
   'server.min_body_rate': { scope: 'global', type: 'int', default: 1024, min: 0 },

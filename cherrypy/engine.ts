@@ -11,11 +11,15 @@
  * A readiness handler can answer 503 when `engine.state` is not STARTED.
  *
  *   SIGTERM, SIGINT  drain (server.ts) and exit 0; 1 if requests had to be cut
- *                    at shutdown_timeout; a second signal exits at once (130)
+ *                    at shutdown_timeout; a second signal exits at once (130).
+ *                    With `server.lame_duck` seconds, serve that long first
+ *                    (state STOPPING, so health checks can say 503) before
+ *                    the drain: a balancer stops routing here meanwhile.
  *   SIGUSR1          reopen the log files (for logrotate)
  *   port in use      one line on stderr, exit 70, as CherryPy
  *   a promise a handler never awaited rejects: logged, and the server keeps serving
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { Application, Tree } from './app.ts';
 import { listRoutes } from './dispatch.ts';
@@ -62,6 +66,13 @@ class Engine {
   async stop(): Promise<boolean> {
     if (!this.server || this.state === 'STOPPING') return true;
     this.state = 'STOPPING';
+    const lameDuck = this.server.settings['server.lame_duck'];
+    if (lameDuck > 0) {
+      // Still serving, but a readiness check that reads engine.state says 503: a balancer takes this replica out first.
+      log.error(`Bus STOPPING: lame duck for ${lameDuck} s (still serving; connections close after each response), then draining`, 'ENGINE');
+      this.server.lameDuck();
+      await sleep(lameDuck * 1000);
+    }
     log.error('Bus STOPPING: no new connections; finishing requests in flight', 'ENGINE');
     const clean = await this.server.shutdown();
     this.server = undefined;

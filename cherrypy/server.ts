@@ -67,6 +67,8 @@ interface Job {
 export class Server implements Host {
   readonly http: HttpServer;
   draining = false;
+  /** The listener is closed and idle connections are closed as they turn idle. */
+  private shuttingDown = false;
   readonly routes = new Map<string, Route>();
   private active = 0;
   private readonly queue: Job[] = [];
@@ -206,7 +208,7 @@ export class Server implements Host {
     if (job.started && !job.released) this.active--;
     job.siblings?.delete(job);
     this.accessLog(job);
-    if (this.draining) this.closeIdle();
+    if (this.shuttingDown) this.closeIdle();
     if (this.queueHead < this.queue.length) this.next();
   }
 
@@ -289,12 +291,18 @@ export class Server implements Host {
     }
   }
 
+  /** Keeps listening and serving, but every response closes its connection (before shutdown, see engine.ts). */
+  lameDuck(): void {
+    this.draining = true;
+  }
+
   /**
    * Graceful stop; resolves true when everything finished in time, false when
    * requests had to be cut at `shutdown_timeout`.
    */
   shutdown(): Promise<boolean> {
     this.draining = true;
+    this.shuttingDown = true;
     return new Promise((resolve) => {
       let done = false;
       const finish = (clean: boolean) => {

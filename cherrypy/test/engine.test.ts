@@ -160,6 +160,19 @@ describe('engine: graceful shutdown', function () {
     expect(ms).to.be.below(3000); // not the 65 s keep-alive
   });
 
+  it('with server.lame_duck, keeps serving for that long (readiness says 503), then drains and exits 0', async () => {
+    const app = await start(fixture, { LAME_DUCK: '1' });
+    signal(app, 'SIGTERM');
+    await sleep(200);
+    const served = await get(app.port, '/');
+    expect([served.status, served.body, served.headers.connection]).to.deep.equal([200, 'fixture', 'close']);
+    expect((await get(app.port, '/ready')).status).to.equal(503);
+    const { code, ms } = await app.exited;
+    expect(code).to.equal(0);
+    expect(ms).to.be.within(1000, 4000);
+    expect(app.stderr()).to.contain('lame duck for 1 s');
+  });
+
   it('cuts what is left at shutdown_timeout, logs it, and says so in the exit code', async () => {
     const app = await start(fixture, { SHUTDOWN_TIMEOUT: '0.5' });
     const stuck = get(app.port, '/slow/20000').catch((err: Error) => err);
