@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's tests, as `npm test` and the image's /testing.sh run them:
 #  1. tsc type-checks everything (a misspelt config key fails here, before any test);
-#  2. mocha runs test.ts and cherrypy/test/*.test.ts under c8, prints the coverage
+#  2. mocha runs test.ts, cherrypy/test/*.test.ts and deploy/*.test.ts under c8, prints the coverage
 #     table with the uncovered lines, and fails below 90% of lines or statements.
 # Arguments go to mocha and narrow the run: `npm test -- --grep health` or
 # `npm test -- test.ts` runs only what was asked, without the coverage gate
@@ -25,7 +25,7 @@ done
 
 if [ "$#" -gt 0 ]; then
   spec=()
-  $named_files || spec=(test.ts 'cherrypy/test/*.test.ts')
+  $named_files || spec=(test.ts 'cherrypy/test/*.test.ts' 'deploy/*.test.ts')
   exec node_modules/.bin/mocha "${spec[@]}" "$@"
 fi
 
@@ -34,4 +34,4 @@ exec node_modules/.bin/c8 \
   --all --include 'cherrypy/**/*.ts' --include run.ts --exclude 'cherrypy/test/**' \
   --reporter text --report-dir "$report" --temp-directory "$report/tmp" \
   --check-coverage --lines 90 --statements 90 \
-  node_modules/.bin/mocha test.ts 'cherrypy/test/*.test.ts'
+  node_modules/.bin/mocha test.ts 'cherrypy/test/*.test.ts' 'deploy/*.test.ts'
