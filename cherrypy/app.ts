@@ -6,15 +6,33 @@
  * mount: global settings, then every ancestor section, then the section itself
  * (the deepest wins). A request then only looks up the deepest section that is
  * a prefix of its path: no merging per request.
+ *
+ * Objects may carry config too (CherryPy's `_cp_config`, `@cherrypy.config()`,
+ * a tool's decorator): it applies to the object's path and below, after the
+ * path sections, along the walk from the root to the handler. All of it is
+ * checked at mount, so a bad key fails the start; merged settings are worked
+ * out once per route (pipeline.ts keeps them).
  */
 import { existsSync, statSync } from 'node:fs';
 import { ConfigError } from './errors.ts';
-import { sectionPath, type ParsedConfig, type Settings } from './config.ts';
+import { checkPathSettings, sectionPath, type ParsedConfig, type PathSettings, type Settings } from './config.ts';
+import { handlerConfig, isExposed, objectConfig, type ObjectConfig } from './expose.ts';
+import type { Found } from './dispatch.ts';
 
 export interface PathConfig {
   settings: Settings;
-  /** Segments of the section that declared `tools.staticdir.dir` (the staticdir branch starts after them). */
-  staticdirDepth: number;
+}
+
+/** Config given in code, checked once (at mount), by the object that carried it. */
+const checked = new WeakMap<object, PathSettings>();
+
+function checkedConfig(key: object, config: ObjectConfig): PathSettings {
+  let settings = checked.get(key);
+  if (!settings) {
+    settings = checkPathSettings(config.settings, config.where);
+    checked.set(key, settings);
+  }
+  return settings;
 }
 
 export class Application {
@@ -33,12 +51,13 @@ export class Application {
     this.mountSegments = this.scriptName.split('/').filter(Boolean);
     const names = [...paths.keys()].sort((a, b) => depth(a) - depth(b));
     for (const name of names) {
-      const parent = this.parentOf(name) ?? { settings: globals, staticdirDepth: 0 };
+      const parent = this.parentOf(name) ?? { settings: globals };
       const own = paths.get(name)!;
-      const settings = Object.freeze({ ...parent.settings, ...own }) as Settings;
-      const staticdirDepth = 'tools.staticdir.dir' in own ? depth(name) : parent.staticdirDepth;
+      // tools.staticdir.section: where `dir` was declared (the folder maps the path below it), as CherryPy records it.
+      const section = 'tools.staticdir.dir' in own ? { 'tools.staticdir.section': name } : {};
+      const settings = Object.freeze({ ...parent.settings, ...own, ...section }) as Settings;
       checkStaticSettings(name, settings);
-      this.sections.set(name, { settings, staticdirDepth });
+      this.sections.set(name, { settings });
       if (own['tools.staticfile.on']) {
         const file = settings['tools.staticfile.filename'];
         this.staticRoutes.push(`${this.scriptName}${name} -> ${file}${existsSync(file) ? '' : ' (missing: answers 404)'}`);
@@ -48,9 +67,25 @@ export class Application {
         this.staticRoutes.push(`${this.scriptName}${name}/ -> ${dir}/${isFolder(dir) ? '' : ' (missing: answers 404)'}`);
       }
     }
-    this.rootConfig = this.sections.get('/') ?? { settings: globals, staticdirDepth: 0 };
+    this.rootConfig = this.sections.get('/') ?? { settings: globals };
     checkStaticSettings('global', this.rootConfig.settings);
     this.deepest = Math.max(0, ...names.map(depth));
+    checkObjectConfigs(root);
+  }
+
+  /**
+   * `settings` (a path's) with the config of the objects along `found`'s walk
+   * and of its handler merged in; the same object when there is none.
+   */
+  withObjectConfig(settings: Settings, found: Found): Settings {
+    let merged: Record<string, unknown> | undefined;
+    for (const node of found.trail) {
+      const config = objectConfig(node);
+      if (config) merged = { ...(merged ?? settings), ...checkedConfig(node, config) };
+    }
+    const own = handlerConfig(found.owner, found.name, found.handler);
+    if (own) merged = { ...(merged ?? settings), ...checkedConfig(found.handler, own) };
+    return merged ? Object.freeze(merged) as Settings : settings;
   }
 
   /** The merged config for a path below the mount point. */
@@ -74,6 +109,41 @@ export class Application {
     }
     return undefined;
   }
+}
+
+/**
+ * Checks the config every object of the tree carries, and that of its exposed
+ * handlers, so that a bad key in `_cp_config` or a decorator fails at start.
+ */
+function checkObjectConfigs(root: object, seen = new Set<object>()): void {
+  if (seen.has(root) || seen.size > 1000) return;
+  seen.add(root);
+  const config = objectConfig(root);
+  if (config) checkedConfig(root, config);
+  const names = new Set<string>();
+  for (let o: object | null = root; o && o !== Object.prototype; o = Object.getPrototypeOf(o)) {
+    for (const name of Object.getOwnPropertyNames(o)) names.add(name);
+  }
+  for (const name of names) {
+    if (name === 'constructor' || name === '_cp_config') continue;
+    const descriptor = findDescriptor(root, name);
+    if (!descriptor || !('value' in descriptor)) continue;
+    const value: unknown = descriptor.value;
+    if (typeof value === 'function') {
+      const own = isExposed(root, name, value) ? handlerConfig(root, name, value) : undefined;
+      if (own) checkedConfig(value, own);
+    } else if (value !== null && typeof value === 'object' && !Array.isArray(value) && !ArrayBuffer.isView(value)) {
+      checkObjectConfigs(value, seen);
+    }
+  }
+}
+
+function findDescriptor(object: object, name: string): PropertyDescriptor | undefined {
+  for (let o: object | null = object; o && o !== Object.prototype; o = Object.getPrototypeOf(o)) {
+    const descriptor = Object.getOwnPropertyDescriptor(o, name);
+    if (descriptor) return descriptor;
+  }
+  return undefined;
 }
 
 function isFolder(path: string): boolean {

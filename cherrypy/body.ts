@@ -13,13 +13,10 @@
  *        `server.max_buffered_body_size` bytes; the one that would pass it
  *        -> 503 with Retry-After.
  *    A failure is remembered and answered by the pipeline as any error is.
- * 2. `readBody` (called by the pipeline once the handler is known, with the
- *    path's config):
+ * 2. `readBody` (called by the pipeline once the handler is known, or first
+ *    by tools.json_in, which then parses the JSON: tools/json.ts):
  *      - no Content-Length and no Transfer-Encoding -> 411 (as CherryPy);
- *      - `application/x-www-form-urlencoded` fills `request.params`;
- *      - with `tools.json_in.on`, a JSON body fills `request.json`: larger
- *        than `tools.json_in.max_size` -> 413 (parsing blocks the process, so
- *        it gets its own small limit), bad JSON -> 400, another type -> 415.
+ *      - `application/x-www-form-urlencoded` fills `request.params`.
  * The raw bytes stay in `request.body`. Multipart is not parsed.
  */
 import type { IncomingMessage } from 'node:http';
@@ -94,6 +91,7 @@ export function bufferedBodyBytes(): number {
 
 /** Fills request.body (and params or json) from what receiveBody got; throws the HTTP error to answer. */
 export function readBody(request: Request): void {
+  if (request.body !== undefined) return; // read already (json_in reads it first)
   const raw = request.raw;
   const got = received.get(raw);
   if (got instanceof HTTPError) throw got;
@@ -113,17 +111,5 @@ function parseBody(request: Request): void {
   const body = request.body!;
   if (type === 'application/x-www-form-urlencoded') {
     request.bodyParams = addAll(Object.create(null), new URLSearchParams(body.toString('utf8')));
-  }
-  const settings = request.config;
-  if (!settings['tools.json_in.on'] || body.length === 0) return;
-  if (type !== 'application/json' && !type.endsWith('+json')) {
-    throw new HTTPError(415, 'Expected a JSON body (Content-Type: application/json)');
-  }
-  const max = settings['tools.json_in.max_size'];
-  if (body.length > max) throw new HTTPError(413, `The JSON body exceeds tools.json_in.max_size (${max} bytes)`);
-  try {
-    request.json = JSON.parse(body.toString('utf8'));
-  } catch (err) {
-    throw new HTTPError(400, `Invalid JSON document: ${(err as Error).message}`);
   }
 }

@@ -25,8 +25,12 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { ConfigError } from './errors.ts';
 import { parseIni, type Literal } from './ini.ts';
+import { registeredTool, type ToolSettings } from './hooks.ts';
+import { recordMethodConfig } from './expose.ts';
+import type { Dispatcher } from './dispatch.ts';
 
-type Tag = 'string' | 'bool' | 'int' | 'seconds' | 'port' | 'path' | 'strings' | 'headers' | 'types' | 'environment';
+type Tag = 'string' | 'bool' | 'int' | 'seconds' | 'port' | 'path' | 'strings' | 'headers' | 'types' | 'environment'
+  | 'number' | 'list' | 'dict' | 'function' | 'dispatcher' | 'errorpage';
 
 interface KeySpec {
   readonly scope: 'global' | 'path';
@@ -73,6 +77,7 @@ export const SPEC = {
   'tools.staticdir.dir': { scope: 'path', type: 'path', default: '' },
   'tools.staticdir.root': { scope: 'path', type: 'path', default: '' },
   'tools.staticdir.index': { scope: 'path', type: 'string', default: '' },
+  'tools.staticdir.section': { scope: 'path', type: 'string', default: '' },
   'tools.staticdir.content_types': { scope: 'path', type: 'types', default: {} },
   'tools.json_in.on': { scope: 'path', type: 'bool', default: false },
   'tools.json_in.max_size': { scope: 'path', type: 'int', default: MiB, min: 0 },
@@ -100,14 +105,22 @@ type TypeOf<T extends Tag> =
   T extends 'types' ? Record<string, string> :
   T extends 'environment' ? Environment : never;
 
+/** `error_page.404` (or `error_page.default`): a template file, or a function that writes the page. */
+export type ErrorPage = string | ((page: { status: string; message: string; traceback: string; version: string }) => string);
+
+/** Keys outside SPEC: the app's tools (hooks.ts), error pages and the dispatcher of a path. */
+type ExtraPathSettings = ToolSettings & {
+  [K in `error_page.${number}` | 'error_page.default']?: ErrorPage;
+} & { 'request.dispatch'?: Dispatcher };
+
 export type Key = keyof typeof SPEC;
 /** Every setting, fully resolved (what the server reads). */
-export type Settings = { readonly [K in Key]: TypeOf<(typeof SPEC)[K]['type']> };
+export type Settings = { readonly [K in Key]: TypeOf<(typeof SPEC)[K]['type']> } & Readonly<ExtraPathSettings>;
 /** What `config.update` takes: any subset of the known keys. */
-export type SettingsUpdate = { -readonly [K in Key]?: TypeOf<(typeof SPEC)[K]['type']> };
+export type SettingsUpdate = { -readonly [K in Key]?: TypeOf<(typeof SPEC)[K]['type']> } & ExtraPathSettings;
 type PathKey = { [K in Key]: (typeof SPEC)[K]['scope'] extends 'path' ? K : never }[Key];
-/** A [/path] section: only path-scoped keys. */
-export type PathSettings = { [K in PathKey]?: TypeOf<(typeof SPEC)[K]['type']> };
+/** A [/path] section, `_cp_config` or `@cherrypy.config()`: only path-scoped keys. */
+export type PathSettings = { [K in PathKey]?: TypeOf<(typeof SPEC)[K]['type']> } & ExtraPathSettings;
 /** An app config as quickstart/mount take it: `{ global: {...}, '/logo.png': {...} }`. */
 export type AppConfig = { global?: SettingsUpdate } & { [path: `/${string}`]: PathSettings };
 
@@ -131,9 +144,38 @@ function defaults(): Settings {
 /** One key=value as it arrived, with where it came from and how to resolve relative paths. */
 interface RawEntry { key: string; value: unknown; where: string; baseDir: string }
 
+/** The spec of a key outside SPEC: a registered tool's switch or argument, an error page, the dispatcher. */
+function extraSpec(key: string, where: string): KeySpec | undefined {
+  const tool = /^tools\.([^.]+)\.(.+)$/.exec(key);
+  if (tool) {
+    const found = registeredTool(tool[1]!);
+    if (!found) return undefined;
+    if (tool[2] === 'on') return { scope: 'path', type: 'bool', default: false };
+    const args = found.defaults as Record<string, unknown>;
+    if (!(tool[2]! in args)) {
+      const names = Object.keys(args);
+      throw new ConfigError(`${where}: tools.${tool[1]} has no argument '${tool[2]}' (${names.length ? `it takes ${names.join(', ')}` : 'it takes none'})`);
+    }
+    return { scope: 'path', type: tagOf(args[tool[2]!]), default: args[tool[2]!] };
+  }
+  if (/^error_page\.(\d{3}|default)$/.test(key)) return { scope: 'path', type: 'errorpage', default: undefined };
+  if (key === 'request.dispatch') return { scope: 'path', type: 'dispatcher', default: undefined };
+  return undefined;
+}
+
+/** The type a tool argument's default implies for values given in config. */
+function tagOf(value: unknown): Tag {
+  if (typeof value === 'string') return 'string';
+  if (typeof value === 'boolean') return 'bool';
+  if (typeof value === 'number') return 'number';
+  if (typeof value === 'function') return 'function';
+  if (Array.isArray(value)) return 'list';
+  return 'dict';
+}
+
 /** Checks one value against its key's spec and returns it normalised. */
 function checkValue(key: string, value: unknown, where: string, scope: 'global' | 'path'): unknown {
-  const spec = (SPEC as Record<string, KeySpec>)[key];
+  const spec = (SPEC as Record<string, KeySpec>)[key] ?? extraSpec(key, where);
   if (!spec) throw new ConfigError(`${where}: unknown config key '${key}'${suggest(key)}`);
   if (scope === 'path' && spec.scope === 'global') {
     throw new ConfigError(`${where}: '${key}' applies to the whole server; put it in [global], not in a path section`);
@@ -164,6 +206,14 @@ function checkValue(key: string, value: unknown, where: string, scope: 'global' 
     case 'types':
       return value !== null && typeof value === 'object' && !Array.isArray(value) && Object.values(value).every((v) => typeof v === 'string')
         ? { ...(value as Record<string, string>) } : bad("a dict of extension to type, e.g. {'md': 'text/markdown'}");
+    case 'number': return typeof value === 'number' && Number.isFinite(value) ? value : bad('a number');
+    case 'list': return Array.isArray(value) ? value : bad('a list');
+    case 'dict': return value !== null && typeof value === 'object' && !Array.isArray(value) ? value : bad('a dict');
+    case 'function': return typeof value === 'function' ? value : bad('a function (set it in code, not in a config file)');
+    case 'dispatcher':
+      return value !== null && typeof value === 'object' && typeof (value as Dispatcher).find === 'function'
+        ? value : bad('a dispatcher, e.g. new cherrypy.dispatch.MethodDispatcher() (set it in code)');
+    case 'errorpage': return typeof value === 'string' || typeof value === 'function' ? value : bad('a file name or a function');
   }
 }
 
@@ -208,11 +258,19 @@ function checkSection(entries: RawEntry[], scope: 'global' | 'path'): SettingsUp
   for (const key of ['log.access_file', 'log.error_file'] as const) {
     if (out[key]) out[key] = resolve(baseDir, out[key] as string);
   }
+  for (const key of Object.keys(out)) {
+    if (key.startsWith('error_page.') && typeof out[key] === 'string') out[key] = resolve(baseDir, out[key] as string);
+  }
   return out as SettingsUpdate;
 }
 
 function entriesOf(obj: object, where: string): RawEntry[] {
   return Object.entries(obj).map(([key, value]) => ({ key, value, where, baseDir: process.cwd() }));
+}
+
+/** Validates path settings given in code (`_cp_config`, `@cherrypy.config()`); `where` names them in errors. */
+export function checkPathSettings(settings: object, where: string): PathSettings {
+  return checkSection(entriesOf(settings, where), 'path') as PathSettings;
 }
 
 /** Validates global settings given in code (applying an environment preset); `where` names the caller in errors. */
@@ -295,7 +353,29 @@ export class GlobalConfig {
   }
 }
 
-export const config = new GlobalConfig();
+type ConfigDecorator = <T>(target: T, context: ClassDecoratorContext | ClassMethodDecoratorContext) => T;
+
+/**
+ * `@cherrypy.config({...})` on a class or a handler: path settings for it and
+ * everything below it, as CherryPy's decorator and `_cp_config` give them
+ * (checked when the app is mounted).
+ */
+function configDecorator(settings: PathSettings): ConfigDecorator {
+  return (target, context) => {
+    recordMethodConfig(context, settings as Record<string, unknown>, '@cherrypy.config()');
+    return target;
+  };
+}
+
+const globalConfig = new GlobalConfig();
+
+/** `cherrypy.config`: the global config (`update`, `get`), and the decorator `@cherrypy.config({...})`. */
+export const config: typeof configDecorator & Pick<GlobalConfig, 'update' | 'get' | 'snapshot' | 'reset'> = Object.assign(configDecorator, {
+  update: (settings: SettingsUpdate | string) => globalConfig.update(settings),
+  get: <K extends Key>(key: K) => globalConfig.get(key),
+  snapshot: (overrides?: SettingsUpdate) => globalConfig.snapshot(overrides),
+  reset: () => globalConfig.reset(),
+});
 
 /** The defaults alone, ignoring every update (for tests that must not see the app's settings). */
 export function defaultSettings(overrides: SettingsUpdate = {}): Settings {

@@ -46,13 +46,25 @@ export interface Found {
   max: number;
   /** An async function or a generator: its code runs after the call returns. */
   runsLater: boolean;
+  /** The objects the walk passed through, from the root to `owner`: their `_cp_config` applies, in order. */
+  trail: object[];
+}
+
+/**
+ * Finds the handler for a path (`request.dispatch` in a path's config picks
+ * one). `cacheable`: the answer depends on the path alone, so the pipeline
+ * may reuse it for the next request to the same path.
+ */
+export interface Dispatcher {
+  find(root: object, segments: readonly string[], endsWithSlash: boolean, method: string): Resolution;
+  readonly cacheable: boolean;
 }
 
 const PUNCTUATION = /[!-/:-@[-`{-~]/g;
 
 /** Member names the URL may never reach, whatever the object. */
 function unreachable(name: string): boolean {
-  return name === '__proto__' || name === 'prototype' || name in Object.prototype;
+  return name === '__proto__' || name === 'prototype' || name === '_cp_config' || name in Object.prototype;
 }
 
 /** A handler found for a path, and what the walk saw on the way (to tell later whether it still holds). */
@@ -92,22 +104,69 @@ export function findHandler(root: object, segments: readonly string[], endsWithS
     if (node === undefined) continue;
     const catchAll = defaults[i];
     if (node !== null && typeof node === 'object' && isExposed(node, 'default', catchAll)) {
-      resolution.found = found(node, 'default', catchAll, segments.slice(i), endsWithSlash);
+      resolution.found = found(node, 'default', catchAll, segments.slice(i), endsWithSlash, values.slice(0, i + 1));
       break;
     }
     if (i > 0 && isExposed(values[i - 1] as object, names[i - 1]!, node)) {
       const virtualIndex = i === values.length - 1;
-      resolution.found = found(values[i - 1] as object, names[i - 1]!, node, virtualIndex ? [] : segments.slice(i), virtualIndex);
+      resolution.found = found(values[i - 1] as object, names[i - 1]!, node, virtualIndex ? [] : segments.slice(i), virtualIndex, values.slice(0, i));
       break;
     }
   }
   return resolution;
 }
 
-function found(owner: object, name: string, handler: Function, args: string[], is_index: boolean): Found {
+/** CherryPy's default dispatcher (`cherrypy.dispatch.Dispatcher`): the object tree walk above. */
+export class TreeDispatcher implements Dispatcher {
+  readonly cacheable: boolean = true;
+  find(root: object, segments: readonly string[], endsWithSlash: boolean, _method?: string): Resolution {
+    return findHandler(root, segments, endsWithSlash);
+  }
+}
+
+const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+
+/**
+ * CherryPy's MethodDispatcher, for REST resources: the path walks the tree to
+ * the deepest object that has a method named after an HTTP method (`GET`,
+ * `PUT`, ...); the request's method picks the handler (HEAD falls back to GET),
+ * and the segments left over are its positional arguments, with the same rules
+ * as the default dispatcher. A method the resource lacks is a 405 with an
+ * `Allow` header listing those it has. The methods need no `@expose`: the
+ * resource as a whole is what the config exposes here.
+ *
+ *   '/api/items': { 'request.dispatch': new cherrypy.dispatch.MethodDispatcher() }
+ */
+export class MethodDispatcher implements Dispatcher {
+  readonly cacheable: boolean = false; // the answer depends on the method too
+  find(root: object, segments: readonly string[], _endsWithSlash: boolean, method: string): Resolution {
+    const names = segments.map(translate);
+    const values: unknown[] = [root];
+    for (let i = 0; i < names.length; i++) values.push(lookUp(values[i], names[i]));
+    const resolution: Resolution = { found: undefined, names, values, defaults: [] };
+    for (let i = values.length - 1; i >= 0; i--) {
+      const resource = values[i];
+      if (resource === null || typeof resource !== 'object') continue;
+      const allowed = HTTP_METHODS.filter((m) => typeof (resource as Record<string, unknown>)[m] === 'function');
+      if (allowed.length === 0) continue;
+      if (allowed.includes('GET') && !allowed.includes('HEAD')) allowed.splice(1, 0, 'HEAD');
+      const name = method === 'HEAD' && typeof (resource as Record<string, unknown>).HEAD !== 'function' ? 'GET' : method;
+      const handler = (resource as Record<string, unknown>)[name];
+      if (typeof handler !== 'function' || !(HTTP_METHODS as readonly string[]).includes(name)) {
+        throw new HTTPError(405, `Method ${method} is not allowed here`, { Allow: allowed.join(', ') });
+      }
+      resolution.found = { ...found(resource, name, handler, segments.slice(i), false, values.slice(0, i + 1) as object[]), exposedForGood: true };
+      break;
+    }
+    return resolution;
+  }
+}
+
+function found(owner: object, name: string, handler: Function, args: string[], is_index: boolean, trail: unknown[]): Found {
   const { required, max } = declaredArity(owner, name, handler) ?? arity(handler);
   return {
     owner, name, handler, args, is_index, required, max,
+    trail: trail.filter((node): node is object => node !== null && typeof node === 'object'),
     exposedForGood: exposedForGood(owner, name, handler),
     argsFit: args.length >= required && args.length <= max,
     runsLater: /^\[object (Async|Generator|AsyncGenerator)Function\]$/.test(Object.prototype.toString.call(handler)),

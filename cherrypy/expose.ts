@@ -22,7 +22,62 @@ const declaredFunctions = new WeakMap<Function, Arity>();
 // runtime has it, and under this registered symbol when it does not.
 const METADATA: symbol = (Symbol as { metadata?: symbol }).metadata ?? Symbol.for('Symbol.metadata');
 
-type Metadata = Record<PropertyKey, unknown> & { [EXPOSED]?: ReadonlySet<string>; [ARGS]?: ReadonlyMap<string, Arity> };
+const CONFIG = Symbol('cherrypy.config');
+const CLASS_CONFIG = Symbol('cherrypy.class config');
+
+type Metadata = Record<PropertyKey, unknown> & {
+  [EXPOSED]?: ReadonlySet<string>;
+  [ARGS]?: ReadonlyMap<string, Arity>;
+  [CONFIG]?: ReadonlyMap<string, ObjectConfig>;
+  [CLASS_CONFIG]?: ObjectConfig;
+};
+
+/** Settings given in code for an object or a handler, with where they were given (for error messages). */
+export interface ObjectConfig { settings: Record<string, unknown>; where: string }
+
+/**
+ * Records settings for the decorated method (`@cherrypy.config({...})`, a
+ * tool's decorator) or class (`@cherrypy.config({...})` on the class). Several
+ * decorators on one method add up.
+ */
+export function recordMethodConfig(context: ClassMethodDecoratorContext | ClassDecoratorContext, settings: Record<string, unknown>, what: string): void {
+  const metadata = context.metadata as Metadata;
+  if (context.kind === 'class') {
+    metadata[CLASS_CONFIG] = { settings: { ...metadata[CLASS_CONFIG]?.settings, ...settings }, where: `${what} on class ${String(context.name)}` };
+    return;
+  }
+  if (context.static || context.private || typeof context.name !== 'string') throw new TypeError(`${what} goes on public instance methods`);
+  const name = context.name;
+  const earlier = metadata[CONFIG]?.get(name);
+  const entry = { settings: { ...earlier?.settings, ...settings }, where: `${what} on ${name}()` };
+  metadata[CONFIG] = new Map([...(metadata[CONFIG] ?? []), [name, entry]]);
+}
+
+/**
+ * An object's own config, as CherryPy's `_cp_config`: a `_cp_config` member
+ * (a class field, or a static one on its class), merged with a class-level
+ * `@cherrypy.config({...})`. Undefined when it has none.
+ */
+export function objectConfig(node: object): ObjectConfig | undefined {
+  const ctor = (node as { constructor?: unknown }).constructor;
+  const className = typeof ctor === 'function' ? ctor.name : 'object';
+  const fromClass = metadataOf(node)?.[CLASS_CONFIG];
+  const member = (node as { _cp_config?: unknown })._cp_config;
+  const stat = typeof ctor === 'function' ? (ctor as { _cp_config?: unknown })._cp_config : undefined;
+  if (!fromClass && member === undefined && stat === undefined) return undefined;
+  return {
+    settings: { ...fromClass?.settings, ...(stat as object | undefined), ...(member as object | undefined) },
+    where: `${className}._cp_config`,
+  };
+}
+
+/** A handler's own config: `fn._cp_config`, and what decorators recorded for `owner[name]`. */
+export function handlerConfig(owner: object, name: string, fn: Function): ObjectConfig | undefined {
+  const decorated = metadataOf(owner)?.[CONFIG]?.get(name);
+  const own = (fn as { _cp_config?: unknown })._cp_config;
+  if (!decorated && own === undefined) return undefined;
+  return { settings: { ...decorated?.settings, ...(own as object | undefined) }, where: decorated?.where ?? `${name}._cp_config` };
+}
 
 /** How many path segments a handler takes: at least `required`, at most `max` (Infinity with a rest parameter). */
 export interface Arity { required: number; max: number }

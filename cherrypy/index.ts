@@ -11,7 +11,14 @@
  *   cherrypy.testing.serve      the test helper
  * Each concern has its own file next to this one; the header of each explains it.
  */
-export { expose } from './expose.ts';
+import './tools/index.ts'; // registers the built-in tools
+export { expose, type ExposeOptions } from './expose.ts';
+export { Tool, tools, HOOK_POINTS, type HookPoint, type Tools, type ToolOptions } from './hooks.ts';
+export { checkpasswordDict } from './tools/index.ts';
+import { MethodDispatcher, TreeDispatcher } from './dispatch.ts';
+/** `cherrypy.dispatch`: what a path's `request.dispatch` can be, by CherryPy's names. */
+export const dispatch = { Dispatcher: TreeDispatcher, MethodDispatcher };
+export type { Dispatcher as DispatcherInterface } from './dispatch.ts';
 export { config, type AppConfig, type PathSettings, type Settings, type SettingsUpdate } from './config.ts';
 export { quickstart, engine, tree, isMainModule, type EngineState } from './engine.ts';
 export { request, response, Request, Response, type Params } from './request.ts';

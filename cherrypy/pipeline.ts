@@ -1,57 +1,48 @@
 /**
- * One request, from the URL to the bytes on the wire.
+ * One request, from the URL to the bytes on the wire, in CherryPy's order.
  *
- * The steps, in CherryPy's hook order:
- *   1. parse the target: the path is split into segments and each is
- *      percent-decoded once, as UTF-8 or else as Latin-1 (malformed escapes
- *      or NUL -> 400); absolute-form
- *      targets (`GET http://host/path`) are accepted;
- *   2. find the app and the config for the path (app.ts), then the
- *      on_start_resource tools: proxy, allow, response_headers;
- *   3. the handler tools: staticdir / staticfile (GET and HEAD; a miss falls
- *      through);
- *   4. dispatch (dispatch.ts), then trailing_slash, the argument check, the
- *      body (body.ts: received before the request took a slot, parsed here
- *      with the path's config), and the handler, with `cherrypy.request` pointing at
- *      this request (request.ts);
- *   5. the value it returns becomes the response (respond.ts).
- * Anything thrown on the way ends up in `fail`, the one place where errors
- * become responses.
- *
- * Most requests never await: the path stays synchronous unless a static file,
- * a body or a promise is involved.
+ *   route               parse the target (each segment percent-decoded once, as
+ *                       UTF-8 or else Latin-1; malformed escapes or NUL -> 400;
+ *                       absolute-form targets accepted), find the app and the
+ *                       path's config section (app.ts)
+ *   dispatch            find the handler (dispatch.ts, or the path's
+ *                       `request.dispatch`); `_cp_config` along the walk is
+ *                       merged into the path's config; the tools on for the
+ *                       resulting config are the exchange's plan (hooks.ts)
+ *   on_start_resource   hooks
+ *   before_request_body hooks, then the body (body.ts: received before the
+ *                       request took its slot; here it is parsed)
+ *   before_handler      hooks (a static tool may answer and set the handler to null)
+ *   handler             `request.handler()`: the found handler with the path's
+ *                       arguments, with cherrypy.request / response set; its
+ *                       value (awaited) goes to `response.body`
+ *   before_finalize     hooks
+ *   finalize            the body becomes the response (respond.ts)
+ *   on_end_resource     hooks; on_end_request hooks when the response is over
+ * Anything thrown at any stage goes to `fail` (respond.ts), the one place
+ * where errors become responses. Hooks and handlers may be async; a stage
+ * that completes synchronously goes straight on to the next, so most
+ * requests never await.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HTTPError, HTTPRedirect, NotFound, errorPage, escapeHtml } from './errors.ts';
-import { checkArguments, findHandler, stillHolds, type Found, type Resolution } from './dispatch.ts';
+import { HTTPError, NotFound } from './errors.ts';
+import { checkArguments, findHandler, stillHolds, type Resolution } from './dispatch.ts';
 import { readBody, takesBody } from './body.ts';
 import { Request, Response, inContext } from './request.ts';
-import { serveStaticDir, serveStaticFile, type FileBody } from './static.ts';
-import { send, type Body } from './respond.ts';
-import { applyProxy, checkAllowed, setResponseHeaders, trailingSlashRedirect } from './tools.ts';
-import type { Application, PathConfig, Tree } from './app.ts';
+import { fail, send } from './respond.ts';
+import { runHooks, type HookPoint } from './hooks.ts';
+import { Exchange, type Host } from './exchange.ts';
+import { debug } from './debug.ts';
+import type { Application, PathConfig } from './app.ts';
 import type { Settings } from './config.ts';
-import type { Log } from './log.ts';
-
-/** What the pipeline needs from the server it runs in. */
-export interface Host {
-  tree: Tree;
-  settings: Settings;
-  log: Log;
-  /** True once shutdown began: every response then closes its connection. */
-  draining: boolean;
-  /** Paths resolved before (see Route). */
-  routes: Map<string, Route>;
-  /** Gives back the slot of `res`'s request while its response still goes out (a file: no handler code runs). */
-  release(res: ServerResponse): void;
-}
 
 /**
  * What a URL path resolves to: its segments, app and config, and (once a
- * request reached a handler) the dispatcher's answer. Kept per server for the
- * paths that found something, so the next request for `/` skips the parsing,
- * the lookups and the walk; the walk's answer is re-checked before each use
- * (dispatch.ts `stillHolds`). Bounded: the cache starts over at 1,000 paths.
+ * request reached a handler or a tool answered it) the dispatcher's answer
+ * with the config `_cp_config` gives it. Kept per server, so the next request
+ * for `/` skips the parsing, the lookups and the walk; the walk's answer is
+ * re-checked before each use (dispatch.ts `stillHolds`). Bounded: the cache
+ * starts over at ROUTE_CACHE_SIZE paths.
  */
 export interface Route {
   path: string;
@@ -60,8 +51,11 @@ export interface Route {
   below: string[];
   pathConfig: PathConfig | undefined;
   resolution?: Resolution;
+  /** The path's settings with the `_cp_config` of the resolution's walk merged in. */
+  settings?: Settings;
 }
 
+/** Enough for every path of an app and its static files; an attacker's random paths only make it start over. */
 const ROUTE_CACHE_SIZE = 1000;
 
 /** Splits and decodes a request target's path; throws 400 for what cannot be a path. */
@@ -111,7 +105,8 @@ function remember(host: Host, key: string, route: Route): void {
   host.routes.set(key, route);
 }
 
-export function handleRequest(host: Host, req: IncomingMessage, res: ServerResponse): Request | undefined {
+/** Handles one request; returns its exchange (the server logs it when it is over). */
+export function handleRequest(host: Host, req: IncomingMessage, res: ServerResponse): Exchange {
   const url = req.url ?? '/';
   const q = url.indexOf('?');
   const key = q < 0 ? url : url.slice(0, q);
@@ -119,168 +114,124 @@ export function handleRequest(host: Host, req: IncomingMessage, res: ServerRespo
   try {
     route = routeFor(host, key);
   } catch (err) {
-    const bare = new Request(req, key, '', host.settings);
-    fail(host, bare, new Response(), res, err);
+    const bare = new Exchange(host, req, res, new Request(req, key, '', host.settings), new Response());
+    fail(bare, err);
     return bare;
   }
-  const { app, below, pathConfig } = route;
-  const request = new Request(req, route.path, q < 0 ? '' : url.slice(q + 1), pathConfig?.settings ?? host.settings);
+  const request = new Request(req, route.path, q < 0 ? '' : url.slice(q + 1), route.pathConfig?.settings ?? host.settings);
+  request.segments = route.below;
   const response = new Response();
-  request.segments = below;
+  let ex: Exchange;
   try {
-    if (!app) throw new NotFound(route.path);
-    const settings = request.config;
-    if (settings['tools.proxy.on']) applyProxy(request);
-    if (settings['tools.allow.on']) checkAllowed(request);
-    if (settings['tools.response_headers.on']) setResponseHeaders(request, response);
-    const method = request.method;
-    if ((method === 'GET' || method === 'HEAD') && (settings['tools.staticdir.on'] || settings['tools.staticfile.on'])) {
-      const served = settings['tools.staticdir.on']
-        ? serveStaticDir(request, response, below.slice(pathConfig!.staticdirDepth))
-        : serveStaticFile(request, response);
-      served.then((body: FileBody | null | undefined) => {
-        if (body === undefined) return dispatch(host, request, response, res, app.root, key, route);
-        remember(host, key, route);
-        send(host, request, response, res, body);
-      }, (err: unknown) => fail(host, request, response, res, err));
-      return request;
+    if (route.app) {
+      request.script_name = route.app.scriptName;
+      dispatch(host, request, response, route, key);
+    } else {
+      request.handler = () => { throw new NotFound(route.path); };
     }
-    dispatch(host, request, response, res, app.root, key, route);
+    ex = new Exchange(host, req, res, request, response);
   } catch (err) {
-    fail(host, request, response, res, err);
+    ex = new Exchange(host, req, res, request, response);
+    fail(ex, err);
+    return ex;
   }
-  return request;
+  run(ex, 0);
+  return ex;
 }
 
-function dispatch(host: Host, request: Request, response: Response, res: ServerResponse, root: object, key: string, route: Route): void {
+/** Finds the handler and sets request.handler and request.config (with `_cp_config` merged in). */
+function dispatch(host: Host, request: Request, response: Response, route: Route, key: string): void {
+  const app = route.app!;
+  const dispatcher = request.config['request.dispatch'];
+  const endsWithSlash = route.path.endsWith('/');
+  let resolution = route.resolution;
+  if (dispatcher && !dispatcher.cacheable) {
+    resolution = dispatcher.find(app.root, route.below, endsWithSlash, request.method);
+  } else if (!resolution || !stillHolds(app.root, resolution)) {
+    resolution = dispatcher ? dispatcher.find(app.root, route.below, endsWithSlash, request.method) : findHandler(app.root, route.below, endsWithSlash);
+    route.resolution = resolution;
+    route.settings = undefined;
+    // Paths without a handler too: a static file's path has none, and is asked for as often.
+    remember(host, key, route);
+  }
+  const found = resolution.found;
+  if (found) {
+    if (dispatcher && !dispatcher.cacheable) request.config = app.withObjectConfig(request.config, found);
+    else request.config = route.settings ??= app.withObjectConfig(request.config, found);
+  }
+  if (!found) {
+    debug('no handler for %s', request.path);
+    request.handler = () => { throw new NotFound(request.path); };
+    return;
+  }
+  request.is_index = found.is_index;
+  if (found.args.length) request.args = found.args.slice(); // a copy: the handler may change it
+  const { handler, owner, runsLater } = found;
+  request.handler = () => {
+    // The walk still holds, so the handler is the same function: only an `exposed` property can have changed.
+    if (!found.exposedForGood && (handler as { exposed?: unknown }).exposed !== true) throw new NotFound(request.path);
+    if (!found.argsFit) checkArguments(found, request.config['request.show_mismatched_params']);
+    return inContext(request, response, runsLater, handler, owner, request.args);
+  };
+}
+
+// The stages after dispatch, in order. Each returns a promise only when it has to wait.
+const STAGES: ((ex: Exchange) => Promise<void> | undefined)[] = [
+  (ex) => hooks(ex, 'on_start_resource'),
+  (ex) => hooks(ex, 'before_request_body'),
+  (ex) => {
+    // Received already, before the request took its slot (body.ts); json_in may have read it first.
+    if (takesBody(ex.request.method) && ex.request.body === undefined) readBody(ex.request);
+    return undefined;
+  },
+  (ex) => hooks(ex, 'before_handler'),
+  callHandler,
+  (ex) => hooks(ex, 'before_finalize'),
+  finalize,
+];
+
+function hooks(ex: Exchange, point: HookPoint): Promise<void> | undefined {
+  const list = ex.plan[point];
+  return list.length === 0 ? undefined : runHooks(list, ex.request, ex.response);
+}
+
+/** Runs the stages from `from` on; an async stage continues the run when it settles. */
+function run(ex: Exchange, from: number): void {
   try {
-    let resolution = route.resolution;
-    if (!resolution || !stillHolds(root, resolution)) {
-      resolution = findHandler(root, route.below, route.path.endsWith('/'));
-      if (resolution.found) {
-        route.resolution = resolution;
-        remember(host, key, route);
+    for (let stage = from; stage < STAGES.length; stage++) {
+      const pending = STAGES[stage]!(ex);
+      if (pending) {
+        pending.then(() => run(ex, stage + 1), (err: unknown) => fail(ex, err));
+        return;
       }
     }
-    const found = resolution.found;
-    if (!found) throw new NotFound(request.path);
-    request.is_index = found.is_index;
-    if (found.args.length) request.args = found.args.slice(); // a copy: the handler may change it
-    const settings = request.config;
-    if (settings['tools.trailing_slash.on']) trailingSlashRedirect(request);
-    // The walk still holds, so the handler is the same function: only an `exposed` property can have changed.
-    if (!found.exposedForGood && (found.handler as { exposed?: unknown }).exposed !== true) throw new NotFound(request.path);
-    if (!found.argsFit) checkArguments(found, settings['request.show_mismatched_params']);
-    if (takesBody(request.method)) readBody(request); // received already, before the request took its slot (body.ts)
-    invoke(host, request, response, res, found);
   } catch (err) {
-    fail(host, request, response, res, err);
+    fail(ex, err);
   }
 }
 
-function invoke(host: Host, request: Request, response: Response, res: ServerResponse, found: Found): void {
-  let result: unknown;
-  try {
-    result = inContext(request, response, found.runsLater, found.handler, found.owner, request.args);
-  } catch (err) {
-    return fail(host, request, response, res, err);
-  }
+function callHandler(ex: Exchange): Promise<void> | undefined {
+  const handler = ex.request.handler;
+  if (handler === null) return undefined; // a tool answered
+  const result = handler();
   if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
-    (result as PromiseLike<unknown>).then(
-      (value) => finishHandler(host, request, response, res, value),
-      (err: unknown) => fail(host, request, response, res, err),
-    );
-    return;
+    return Promise.resolve(result).then((value) => { ex.response.body = value; });
   }
-  finishHandler(host, request, response, res, result);
+  ex.response.body = result;
+  return undefined;
 }
 
-function finishHandler(host: Host, request: Request, response: Response, res: ServerResponse, value: unknown): void {
-  try {
-    if (request.config['tools.json_out.on']) {
-      response.headers['Content-Type'] ??= 'application/json';
-      value = JSON.stringify(value ?? null);
-    }
-    send(host, request, response, res, value as Body);
-  } catch (err) {
-    fail(host, request, response, res, err);
+function finalize(ex: Exchange): undefined {
+  send(ex, ex.response.body);
+  const plan = ex.plan;
+  if (plan.on_end_resource.length) void runHooks(plan.on_end_resource, ex.request, ex.response)?.catch((err: unknown) => logHookError(ex, err));
+  if (plan.on_end_request.length) {
+    ex.res.once('close', () => void runHooks(plan.on_end_request, ex.request, ex.response)?.catch((err: unknown) => logHookError(ex, err)));
   }
+  return undefined;
 }
 
-/** The one place where errors become responses. */
-export function fail(host: Host, request: Request, response: Response, res: ServerResponse, err: unknown): void {
-  if (res.destroyed) {
-    // The client is gone. Only a fault of the app is worth a line; a client's own (an aborted body) is not.
-    if (!(err instanceof HTTPError)) host.log.error(`${request.method} ${request.path}: failed after the client left: ${describe(err)}`);
-    return;
-  }
-  if (res.headersSent) {
-    // The status line is gone: all we can do is log and cut the connection.
-    host.log.error(`${request.method} ${request.path}: failed after the response began: ${describe(err)}`);
-    res.destroy();
-    return;
-  }
-  try {
-    sendError(host, request, res, err);
-  } catch (again) {
-    // The error page itself could not go out (a bad header from tools.response_headers): cut the connection.
-    host.log.error(`${request.method} ${request.path}: the error response failed too: ${describe(again)}`);
-    res.destroy();
-  }
-}
-
-function sendError(host: Host, request: Request, res: ServerResponse, err: unknown): void {
-  const settings = request.config;
-  const fresh = new Response();
-  // A writeHead that failed on a bad header value left its status text behind: let node pick the new one.
-  res.statusMessage = '';
-  if (settings['tools.response_headers.on']) setResponseHeaders(request, fresh);
-  if (err instanceof HTTPRedirect) {
-    fresh.status = err.status;
-    fresh.headers['Location'] = err.location;
-    // As CherryPy: a short note with a link; 304 and 305 carry no body.
-    const note = redirectNote(err.status, err.location);
-    if (note !== null) fresh.headers['Content-Type'] = 'text/html;charset=utf-8';
-    if (err.status === 304) delete fresh.headers['Location'];
-    return send(host, request, fresh, res, note);
-  }
-  let status = 500, message: string, traceback: string | undefined;
-  if (err instanceof HTTPError) {
-    status = err.status;
-    message = err.message;
-    Object.assign(fresh.headers, err.headers);
-  } else {
-    message = new HTTPError(500).message;
-    host.log.error(`${request.method} ${request.path}: ${describe(err)}`);
-    if (settings['request.show_tracebacks']) traceback = describe(err);
-  }
-  fresh.status = status;
-  fresh.headers['Content-Type'] = 'text/html;charset=utf-8';
-  send(host, request, fresh, res, errorPageHeaders(fresh, message, status, traceback));
-}
-
-const REDIRECT_NOTES: Record<number, string> = {
-  300: 'This resource can be found at ',
-  301: 'This resource has permanently moved to ',
-  302: 'This resource resides temporarily at ',
-  303: 'This resource can be found at ',
-  307: 'This resource has moved temporarily to ',
-  308: 'This resource has been moved to ',
-};
-
-/** CherryPy's body for a redirect: "... <a href="/next">/next</a>."; null for statuses that carry none. */
-function redirectNote(status: number, location: string): string | null {
-  const note = REDIRECT_NOTES[status];
-  return note === undefined ? null : `${note}<a href="${escapeHtml(location)}">${escapeHtml(location)}</a>.`;
-}
-
-function errorPageHeaders(response: Response, message: string, status: number, traceback?: string): string {
-  // The page is ours, never a document of the app: forbid scripts and sniffing.
-  response.headers['Content-Security-Policy'] = "default-src 'none'";
-  response.headers['X-Content-Type-Options'] = 'nosniff';
-  return errorPage(status, message, traceback);
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? (err.stack ?? `${err.name}: ${err.message}`) : `non-Error value thrown: ${String(err)}`;
+/** A hook that fails after the response went out can only be logged. */
+function logHookError(ex: Exchange, err: unknown): void {
+  ex.host.log.error(`${ex.request.method} ${ex.request.path}: a hook failed after the response: ${err instanceof Error ? err.stack : String(err)}`);
 }

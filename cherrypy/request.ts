@@ -48,8 +48,16 @@ export class Request {
   bodyParams: Params | undefined = undefined;
   /** The decoded path segments below the app's mount point. */
   segments: readonly string[] = NO_ARGS;
-  /** The Content-Length sent, for the access log (undefined when streamed). */
-  sentLength: string | undefined = undefined;
+  /** The app's mount point ('' for '/'), as CherryPy's `request.script_name`. */
+  script_name = '';
+  /**
+   * What will answer: the handler the dispatcher found, called with the path's
+   * arguments. A tool may wrap it (json_out does), replace it, or set it to
+   * null after answering the request itself (the static tools do).
+   */
+  handler: (() => unknown) | null = null;
+  /** The user an authentication tool (auth_basic) accepted. */
+  login: string | undefined = undefined;
   // Worked out on first use: most handlers never ask.
   private parsedParams: Params | undefined = undefined;
   private remoteInfo: { ip: string; port: number } | undefined = undefined;
@@ -148,6 +156,8 @@ export function addAll(params: Params, search: URLSearchParams): Params {
 
 export class Response {
   status = 200;
+  /** The handler's value once it returned (before_finalize tools may replace it). */
+  body: unknown = undefined;
   // Made on first use: most responses carry only the headers the pipeline adds.
   private headerTable: Record<string, string | string[]> | undefined = undefined;
 

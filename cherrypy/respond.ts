@@ -1,33 +1,42 @@
 /**
- * Turning what a handler returned into an HTTP response.
+ * The response side: what a handler returned becomes HTTP (`send`), and any
+ * error becomes an error response (`fail`, the one place where that happens).
  *
  *   string            -> UTF-8, `text/html;charset=utf-8` unless the handler set a type
  *   Buffer/Uint8Array -> sent as is (`application/octet-stream` unless set)
  *   null/undefined    -> empty 200
  *   plain object, array, number, boolean -> JSON (`application/json`)
  *   iterable, async iterable, Readable   -> streamed (chunked), items string or bytes
- *   FileBody (static.ts)                 -> streamed from disk
+ *   FileBody (static.ts)                 -> from memory or streamed from disk
  *
  * HEAD gets the same status and headers, Content-Length included, and no body.
- * The gzip tool compresses here; once shutdown began, every response says
- * `Connection: close`. A stream that fails half-way cannot change its status
- * any more: the error is logged and the connection cut, so the client sees a
- * truncated response rather than a wrong one. Streams are destroyed when the
- * client goes away, so an aborted download frees its file descriptor.
+ * When the gzip tool ran, compression happens here; once shutdown began, every
+ * response says `Connection: close`. A stream that fails half-way cannot change
+ * its status any more: the error is logged and the connection cut, so the
+ * client sees a truncated response rather than a wrong one. Streams are
+ * destroyed when the client goes away, so an aborted download frees its file
+ * descriptor.
+ *
+ * Errors: HTTPRedirect -> its status, Location and CherryPy's short note with
+ * a link; HTTPError -> its status and a small HTML page (or the path's
+ * `error_page.NNN` / `error_page.default`); anything else -> 500, logged with
+ * its stack (shown in the page outside production). The before_error_response
+ * and after_error_response hooks run around it, and failsafe tools
+ * (response_headers) apply to error responses too.
  */
 import { Buffer } from 'node:buffer'; // a module binding: cheaper to reach per response than the global
 import { createReadStream } from 'node:fs';
-import type { ServerResponse } from 'node:http';
 import { Readable, pipeline, type Transform } from 'node:stream';
 import { createGzip, gzipSync } from 'node:zlib';
-import { inContext, rawHeader, type Request, type Response } from './request.ts';
+import { readFileSync } from 'node:fs';
+import { inContext, rawHeader, Response, type Request } from './request.ts';
 import { FileBody } from './static.ts';
-import { wantsGzip } from './tools.ts';
+import { compressing, wantsGzip } from './tools/gzip.ts';
+import { HTTPError, HTTPRedirect, errorPage, escapeHtml, reasonPhrase } from './errors.ts';
+import { runHooks } from './hooks.ts';
 import { lingerAfterResponse } from './linger.ts';
 import { canonicalName } from './headers.ts';
-import type { Host } from './pipeline.ts';
-
-export type Body = string | Uint8Array | null | undefined | FileBody | Iterable<unknown> | AsyncIterable<unknown> | object;
+import type { Exchange } from './exchange.ts';
 
 const HTML = 'text/html;charset=utf-8';
 
@@ -57,7 +66,8 @@ function hasUnreadBody(request: Request): boolean {
   return (length !== undefined && length !== '0') || rawHeader(raw, 'transfer-encoding') !== undefined;
 }
 
-export function send(host: Host, request: Request, response: Response, res: ServerResponse, body: Body): void {
+export function send(ex: Exchange, body: unknown): void {
+  const { host, request, response, res } = ex;
   if (res.destroyed) return;
   const headers = headerObject(response);
   if (host.draining) headers['Connection'] = 'close';
@@ -102,7 +112,7 @@ export function send(host: Host, request: Request, response: Response, res: Serv
   let gzip: Transform | undefined;
   // Files go out as they are on disk: their Content-Length is already set.
   // Error pages are never refused with a 406 (that would be an error about an error).
-  if (((payload !== undefined && payload.length > 0) || stream) && !fromDisk && wantsGzip(request, headers, status < 400)) {
+  if (!ex.plan.empty && compressing(response) && ((payload !== undefined && payload.length > 0) || stream) && !fromDisk && wantsGzip(request, headers, status < 400)) {
     const level = request.config['tools.gzip.compress_level'];
     if (payload !== undefined) payload = gzipSync(payload, { level });
     else gzip = createGzip({ level });
@@ -118,18 +128,18 @@ export function send(host: Host, request: Request, response: Response, res: Serv
       throw new Error(`the handler set Content-Length: ${String(declared)} but the body has ${length} bytes`);
     }
   }
-  request.sentLength = headers['Content-Length'] as string | undefined;
+  ex.sentLength = headers['Content-Length'] as string | undefined;
   res.writeHead(status, headers);
   if (!stream || request.method === 'HEAD') {
     stream?.destroy();
     res.end(request.method === 'HEAD' ? undefined : payload);
     // A client that stops reading a large answer is cut after socket_timeout, freeing the buffered bytes.
-    if (!res.writableFinished && payload !== undefined && payload.length > 65536) cutWhenStalled(host, request, res);
+    if (!res.writableFinished && payload !== undefined && payload.length > 65536) cutWhenStalled(ex);
     return;
   }
   // A stream must end with the length it declared (a file that shrank, a handler's header): node checks it.
   res.strictContentLength = true;
-  cutWhenStalled(host, request, res);
+  cutWhenStalled(ex);
   if (fromDisk) host.release(res);
   const done = (err: NodeJS.ErrnoException | null | undefined) => {
     if (err && err.code !== 'ERR_STREAM_PREMATURE_CLOSE') {
@@ -141,7 +151,7 @@ export function send(host: Host, request: Request, response: Response, res: Serv
 }
 
 /** Cuts the connection when the response makes no progress for socket_timeout (a client that stopped reading). */
-function cutWhenStalled(host: Host, request: Request, res: ServerResponse): void {
+function cutWhenStalled({ host, request, res }: Exchange): void {
   const seconds = request.config['server.socket_timeout'];
   res.setTimeout(seconds * 1000, () => {
     host.log.error(`${request.method} ${request.path}: the client read nothing for ${seconds} s; connection closed`);
@@ -175,4 +185,117 @@ async function* toBytes(items: Iterable<unknown> | AsyncIterable<unknown>, reque
   } finally {
     await iterator.return?.(); // let the handler's finally blocks run when the client goes away
   }
+}
+
+/** The one place where errors become responses. */
+export function fail(ex: Exchange, err: unknown): void {
+  const { host, request, res } = ex;
+  if (res.destroyed) {
+    // The client is gone. Only a fault of the app is worth a line; a client's own (an aborted body) is not.
+    if (!(err instanceof HTTPError)) host.log.error(`${request.method} ${request.path}: failed after the client left: ${describe(err)}`);
+    return;
+  }
+  if (res.headersSent) {
+    // The status line is gone: all we can do is log and cut the connection.
+    host.log.error(`${request.method} ${request.path}: failed after the response began: ${describe(err)}`);
+    res.destroy();
+    return;
+  }
+  const onError = (again: unknown) => {
+    // The error response itself could not go out (a bad header from a tool): cut the connection.
+    host.log.error(`${request.method} ${request.path}: the error response failed too: ${describe(again)}`);
+    res.destroy();
+  };
+  try {
+    const before = runHooks(ex.plan.before_error_response, request, ex.response);
+    if (before) before.then(() => respondWithError(ex, err), (again: unknown) => onError(again)).catch(onError);
+    else respondWithError(ex, err);
+  } catch (again) {
+    onError(again);
+  }
+}
+
+function respondWithError(ex: Exchange, err: unknown): void {
+  const { host, request, res } = ex;
+  const settings = request.config;
+  const fresh = new Response();
+  ex.response = fresh;
+  // A writeHead that failed on a bad header value left its status text behind: let node pick the new one.
+  res.statusMessage = '';
+  for (const { tool, args } of ex.plan.failsafe) tool.callback(args, { request, response: fresh });
+  let body: string | null;
+  if (err instanceof HTTPRedirect) {
+    fresh.status = err.status;
+    fresh.headers['Location'] = err.location;
+    // As CherryPy: a short note with a link; 304 and 305 carry no body.
+    body = redirectNote(err.status, err.location);
+    if (body !== null) fresh.headers['Content-Type'] = 'text/html;charset=utf-8';
+    if (err.status === 304) delete fresh.headers['Location'];
+  } else {
+    let status = 500, message: string, traceback = '';
+    if (err instanceof HTTPError) {
+      status = err.status;
+      message = err.message;
+      Object.assign(fresh.headers, err.headers);
+    } else {
+      message = new HTTPError(500).message;
+      host.log.error(`${request.method} ${request.path}: ${describe(err)}`);
+      if (settings['request.show_tracebacks']) traceback = describe(err);
+    }
+    fresh.status = status;
+    fresh.headers['Content-Type'] = 'text/html;charset=utf-8';
+    body = customErrorPage(ex, status, message, traceback) ?? errorPageHeaders(fresh, message, status, traceback || undefined);
+  }
+  const after = runHooks(ex.plan.after_error_response, request, fresh);
+  if (after) after.then(() => send(ex, body), (again: unknown) => fail(ex, again));
+  else send(ex, body);
+}
+
+/**
+ * The path's `error_page.NNN` (or `error_page.default`), as in CherryPy: a
+ * file whose `%(status)s`, `%(message)s`, `%(traceback)s` and `%(version)s`
+ * are filled in, or a function given them. A page that fails is logged and
+ * the built-in one is used.
+ */
+function customErrorPage(ex: Exchange, status: number, message: string, traceback: string): string | undefined {
+  const settings = ex.request.config as unknown as Record<string, unknown>;
+  const page = settings[`error_page.${status}`] ?? settings['error_page.default'];
+  if (page === undefined) return undefined;
+  const fields = { status: `${status} ${reasonPhrase(status)}`, message, traceback, version: VERSION };
+  try {
+    if (typeof page === 'function') return String(page(fields));
+    return readFileSync(page as string, 'utf8').replace(/%\((status|message|traceback|version)\)s/g, (_, name: keyof typeof fields) => escapeHtml(fields[name]));
+  } catch (err) {
+    ex.host.log.error(`error_page for ${status} failed: ${describe(err)}`);
+    return undefined;
+  }
+}
+
+/** What `%(version)s` says in an error page. */
+const VERSION = 'cherrypy-ts';
+
+const REDIRECT_NOTES: Record<number, string> = {
+  300: 'This resource can be found at ',
+  301: 'This resource has permanently moved to ',
+  302: 'This resource resides temporarily at ',
+  303: 'This resource can be found at ',
+  307: 'This resource has moved temporarily to ',
+  308: 'This resource has been moved to ',
+};
+
+/** CherryPy's body for a redirect: "... <a href="/next">/next</a>."; null for statuses that carry none. */
+function redirectNote(status: number, location: string): string | null {
+  const note = REDIRECT_NOTES[status];
+  return note === undefined ? null : `${note}<a href="${escapeHtml(location)}">${escapeHtml(location)}</a>.`;
+}
+
+function errorPageHeaders(response: Response, message: string, status: number, traceback?: string): string {
+  // The page is ours, never a document of the app: forbid scripts and sniffing.
+  response.headers['Content-Security-Policy'] = "default-src 'none'";
+  response.headers['X-Content-Type-Options'] = 'nosniff';
+  return errorPage(status, message, traceback);
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? (err.stack ?? `${err.name}: ${err.message}`) : `non-Error value thrown: ${String(err)}`;
 }

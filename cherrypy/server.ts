@@ -33,13 +33,14 @@
  */
 import { createServer, STATUS_CODES, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { handleRequest, type Host, type Route } from './pipeline.ts';
+import { handleRequest, type Route } from './pipeline.ts';
+import type { Exchange, Host } from './exchange.ts';
 import { announcesBody, receiveBody, takesBody } from './body.ts';
 import { isClosing, lingeringClose, markClosing } from './linger.ts';
 import type { Log } from './log.ts';
 import type { Tree } from './app.ts';
 import type { Settings } from './config.ts';
-import { rawHeader, type Request } from './request.ts';
+import { rawHeader } from './request.ts';
 
 const PEER = Symbol('peer address');
 type PeerSocket = Socket & { [PEER]?: string; _httpMessage?: ServerResponse | null };
@@ -57,7 +58,7 @@ interface Job {
   res: ServerResponse;
   /** The unfinished requests of this job's connection, once it is one of them (queued, or not done at once). */
   siblings: Set<Job> | undefined;
-  request?: Request;
+  exchange?: Exchange;
   started: boolean;
   /** Its slot was given back before the response ended (a file being sent). */
   released: boolean;
@@ -178,7 +179,7 @@ export class Server implements Host {
     job.started = true;
     this.active++;
     const { req, res } = job;
-    job.request = handleRequest(this, req, res);
+    job.exchange = handleRequest(this, req, res);
     // Most responses are complete when the handler returns: finish at once,
     // without a listener. Others finish when their response closes (or, if the
     // client leaves first, when its connection does).
@@ -270,11 +271,11 @@ export class Server implements Host {
   }
 
   private accessLog(job: Job): void {
-    const { req, res, request } = job;
+    const { req, res, exchange } = job;
     const sent = res.headersSent;
     this.log.request(
-      request?.remoteIpIfUsed || ((req.socket as PeerSocket)[PEER] ?? '-'), req.method ?? '-', req.url ?? '', req.httpVersion,
-      sent ? res.statusCode : '-', request ? request.sentLength ?? '-' : sent ? REJECT_BODY.length : '-',
+      exchange?.request.remoteIpIfUsed || ((req.socket as PeerSocket)[PEER] ?? '-'), req.method ?? '-', req.url ?? '', req.httpVersion,
+      sent ? res.statusCode : '-', exchange ? exchange.sentLength ?? '-' : sent ? REJECT_BODY.length : '-',
       rawHeader(req, 'referer') ?? '', rawHeader(req, 'user-agent') ?? '',
     );
   }

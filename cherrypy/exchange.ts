@@ -1,0 +1,47 @@
+/**
+ * The exchange: one request in flight, as one object.
+ *
+ * Every stage of the pipeline (pipeline.ts), the response code (respond.ts)
+ * and the server (server.ts) take this object instead of a row of positional
+ * arguments. It holds the user-facing `request` and `response` (what handlers
+ * and tools see as cherrypy.request / cherrypy.response), node's `req` and
+ * `res`, the server it runs in (`host`), the tools on for its path (`plan`),
+ * and what only the server needs (the length sent, for the access log).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { planFor, type Plan } from './hooks.ts';
+import type { Request, Response } from './request.ts';
+import type { Settings } from './config.ts';
+import type { Log } from './log.ts';
+import type { Tree } from './app.ts';
+import type { Route } from './pipeline.ts';
+
+/** What the pipeline needs from the server it runs in. */
+export interface Host {
+  tree: Tree;
+  settings: Settings;
+  log: Log;
+  /** True once shutdown (or its lame duck) began: every response then closes its connection. */
+  draining: boolean;
+  /** Paths resolved before (see Route in pipeline.ts). */
+  routes: Map<string, Route>;
+  /** Gives back the slot of `res`'s request while its response still goes out (a file: no handler code runs). */
+  release(res: ServerResponse): void;
+}
+
+export class Exchange {
+  /** The tools on for this request's path, by hook point. */
+  plan: Plan;
+  /** The Content-Length sent, for the access log (undefined when streamed). */
+  sentLength: string | undefined = undefined;
+
+  constructor(
+    readonly host: Host,
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly request: Request,
+    public response: Response,
+  ) {
+    this.plan = planFor(request.config);
+  }
+}
