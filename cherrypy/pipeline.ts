@@ -135,6 +135,8 @@ export function handleRequest(host: Host, req: IncomingMessage, res: ServerRespo
     fail(ex, err);
     return ex;
   }
+  const ending = ex.plan.on_end_request;
+  if (ending.length) ex.res.once('close', () => void runHooks(ending, request, ex.response)?.catch((err: unknown) => logHookError(ex, err)));
   run(ex, 0);
   return ex;
 }
@@ -197,6 +199,17 @@ function hooks(ex: Exchange, point: HookPoint): Promise<void> | undefined {
 
 /** Runs the stages from `from` on; an async stage continues the run when it settles. */
 function run(ex: Exchange, from: number): void {
+  if (from === 0 && ex.plan.empty && !takesBody(ex.request.method)) {
+    // No tool on this path and no body: only the handler and the response (most requests).
+    try {
+      const pending = callHandler(ex);
+      if (pending) pending.then(() => finalize(ex), (err: unknown) => fail(ex, err));
+      else finalize(ex);
+    } catch (err) {
+      fail(ex, err);
+    }
+    return;
+  }
   try {
     for (let stage = from; stage < STAGES.length; stage++) {
       const pending = STAGES[stage]!(ex);
@@ -225,9 +238,6 @@ function finalize(ex: Exchange): undefined {
   send(ex, ex.response.body);
   const plan = ex.plan;
   if (plan.on_end_resource.length) void runHooks(plan.on_end_resource, ex.request, ex.response)?.catch((err: unknown) => logHookError(ex, err));
-  if (plan.on_end_request.length) {
-    ex.res.once('close', () => void runHooks(plan.on_end_request, ex.request, ex.response)?.catch((err: unknown) => logHookError(ex, err)));
-  }
   return undefined;
 }
 
