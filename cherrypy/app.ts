@@ -15,7 +15,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { ConfigError } from './errors.ts';
-import { checkPathSettings, sectionPath, type ParsedConfig, type PathSettings, type Settings } from './config.ts';
+import { checkPathSettings, config, readConfig, sectionPath, type AppConfig, type ParsedConfig, type PathSettings, type Settings } from './config.ts';
 import { handlerConfig, isExposed, objectConfig, type ObjectConfig } from './expose.ts';
 import type { Found } from './dispatch.ts';
 
@@ -45,7 +45,7 @@ export class Application {
   /** For the start-up banner: each static route and the file or folder behind it. */
   readonly staticRoutes: string[] = [];
 
-  constructor(readonly root: object, scriptName: string, paths: ParsedConfig['paths'], globals: Settings) {
+  constructor(readonly root: object, scriptName: string, readonly paths: ParsedConfig['paths'], globals: Settings) {
     if (root === null || typeof root !== 'object') throw new ConfigError('mount: the root must be an object (an instance of your app class)');
     this.scriptName = sectionPath(scriptName) === '/' ? '' : sectionPath(scriptName);
     this.mountSegments = this.scriptName.split('/').filter(Boolean);
@@ -163,11 +163,30 @@ function checkStaticSettings(section: string, settings: Settings): void {
   }
 }
 
-/** All mounted applications; a request goes to the one with the longest matching script name. */
+/**
+ * All mounted applications (`cherrypy.tree`); a request goes to the one with
+ * the longest matching script name.
+ *
+ *   cherrypy.tree.mount(new Api(), '/api', { '/': { 'tools.json_out.on': true } });
+ *
+ * `mount(root, scriptName, config)` takes the config as quickstart does (an
+ * INI file or an object of sections; its [global] section updates the global
+ * config). The apps are set up again with the global config of the moment
+ * the engine starts.
+ */
 export class Tree {
   readonly apps: Application[] = [];
 
-  mount(app: Application): Application {
+  mount(root: object, scriptName?: string, appConfig?: string | AppConfig): Application;
+  mount(app: Application): Application;
+  mount(rootOrApp: object, scriptName = '', appConfig?: string | AppConfig): Application {
+    if (rootOrApp instanceof Application) return this.add(rootOrApp);
+    const parsed = readConfig(appConfig, `tree.mount config`);
+    config.update(parsed.global);
+    return this.add(new Application(rootOrApp, scriptName, parsed.paths, config.snapshot()));
+  }
+
+  private add(app: Application): Application {
     const i = this.apps.findIndex((a) => a.scriptName === app.scriptName);
     if (i >= 0) this.apps.splice(i, 1);
     this.apps.push(app);

@@ -5,7 +5,13 @@
  * file's [global] section to the global config, mount the app with its [/path]
  * sections, start the server and serve until a signal. All configuration is
  * validated before the port is bound; a bad key stops the start with one line
- * naming it (exit code 78, EX_CONFIG).
+ * naming it (exit code 78, EX_CONFIG). Several apps: mount each with
+ * `cherrypy.tree.mount(root, '/api', config)`, then `quickstart()` with no
+ * root, or `engine.signals.subscribe(); engine.start(); engine.block()`.
+ *
+ * The engine is a bus (bus.ts): `start` listeners run before the port is
+ * bound, `stop` listeners after the drain, `exit` ones last; `main` every
+ * second while started; `graceful` on SIGHUP.
  *
  * States, as CherryPy's bus: STOPPED -> STARTING -> STARTED -> STOPPING -> EXITING.
  * A readiness handler can answer 503 when `engine.state` is not STARTED.
@@ -16,6 +22,7 @@
  *                    (state STOPPING, so health checks can say 503) before
  *                    the drain: a balancer stops routing here meanwhile.
  *   SIGUSR1          reopen the log files (for logrotate)
+ *   SIGHUP           publish `graceful`
  *   port in use      one line on stderr, exit 70, as CherryPy
  *   a promise a handler never awaited rejects: logged, and the server keeps serving
  */
@@ -27,22 +34,40 @@ import { config, readConfig, type AppConfig } from './config.ts';
 import { ConfigError } from './errors.ts';
 import { log } from './log.ts';
 import { Server } from './server.ts';
+import { Bus } from './bus.ts';
+import { request } from './request.ts';
 
 export type EngineState = 'STOPPED' | 'STARTING' | 'STARTED' | 'STOPPING' | 'EXITING';
 
 export const tree = new Tree();
 
+/** Thrown by engine.start() when a `start` listener failed (the port was never bound). */
+export class StartError extends Error {}
 
-class Engine {
+class Engine extends Bus {
   state: EngineState = 'STOPPED';
   server: Server | undefined;
+  /** `engine.signals.subscribe()`: SIGTERM and SIGINT stop the engine and the process (quickstart does this). */
+  readonly signals = { subscribe: () => this.subscribeSignals() };
   private signalsHandled = false;
+  private mainTimer: NodeJS.Timeout | undefined;
+  private stopped: Promise<boolean> | undefined;
+  private onStopped: ((clean: boolean) => void) | undefined;
 
-  /** Binds the port and serves the mounted tree; rejects (without exiting) on failure. */
+  /** Runs the `start` listeners, binds the port and serves the mounted tree; rejects (without exiting) on failure. */
   async start(): Promise<Server> {
     this.state = 'STARTING';
     const settings = config.snapshot();
     log.configure({ screen: settings['log.screen'], accessFile: settings['log.access_file'], errorFile: settings['log.error_file'] });
+    // The apps were mounted with the global config of that moment; serve them with today's.
+    for (const app of [...tree.apps]) tree.mount(new Application(app.root, app.scriptName, app.paths, settings));
+    this.stopped = new Promise((resolve) => (this.onStopped = resolve));
+    try {
+      await this.publish('start');
+    } catch (err) {
+      this.state = 'STOPPED';
+      throw new StartError(`a 'start' listener failed: ${err instanceof Error ? err.stack : String(err)}`);
+    }
     const server = new Server(tree, settings, log);
     try {
       const address = await server.listen(settings['server.socket_host'], settings['server.socket_port'], settings['server.socket_queue_size']);
@@ -59,7 +84,14 @@ class Engine {
     this.server = server;
     this.state = 'STARTED';
     log.error('Bus STARTED', 'ENGINE');
+    this.mainTimer = setInterval(() => void this.publish('main', 1000), 1000);
+    this.mainTimer.unref();
     return server;
+  }
+
+  /** Resolves when the engine has stopped (with whether nothing had to be cut): CherryPy's engine.block(). */
+  block(): Promise<boolean> {
+    return this.stopped ?? Promise.resolve(true);
   }
 
   /** Drains and stops the server; resolves true when nothing had to be cut. */
@@ -74,11 +106,25 @@ class Engine {
       await sleep(lameDuck * 1000);
     }
     log.error('Bus STOPPING: no new connections; finishing requests in flight', 'ENGINE');
-    const clean = await this.server.shutdown();
+    clearInterval(this.mainTimer);
+    const drained = await this.server.shutdown();
+    // Nothing is in flight any more: the place to close pools and files.
+    const { failed } = await this.publish('stop', this.server.settings['server.shutdown_timeout'] * 1000);
     this.server = undefined;
     this.state = 'STOPPED';
-    log.error(clean ? 'Bus STOPPED' : 'Bus STOPPED: requests were cut at server.shutdown_timeout', 'ENGINE');
+    log.error(drained ? (failed ? `Bus STOPPED: ${failed} 'stop' listener(s) failed` : 'Bus STOPPED') : 'Bus STOPPED: requests were cut at server.shutdown_timeout', 'ENGINE');
+    const clean = drained && failed === 0;
+    this.onStopped?.(clean);
     return clean;
+  }
+
+  /** Stops (if started), runs the `exit` listeners and ends the process: 0 if all went well, 1 if not. */
+  async exit(): Promise<never> {
+    let clean = await this.stop();
+    this.state = 'EXITING';
+    const { failed } = await this.publish('exit', config.get('server.shutdown_timeout') * 1000);
+    if (failed) clean = false;
+    return exit(clean ? 0 : 1);
   }
 
   /** Installs the signal handlers that stop the process (quickstart calls this). */
@@ -91,13 +137,14 @@ class Engine {
         return exit(130);
       }
       log.error(`Caught ${signal}`, 'ENGINE');
-      this.stop().then((clean) => {
-        this.state = 'EXITING';
-        exit(clean ? 0 : 1);
-      }, () => exit(1));
+      this.exit().catch(() => exit(1));
     };
     process.on('SIGTERM', onStop);
     process.on('SIGINT', onStop);
+    process.on('SIGHUP', () => {
+      log.error('SIGHUP: graceful', 'ENGINE');
+      void this.publish('graceful', config.get('server.shutdown_timeout') * 1000);
+    });
     // A promise a handler started and never awaited would otherwise end the process when it rejects.
     process.on('unhandledRejection', (reason) => {
       log.error(`Unhandled promise rejection (the server keeps serving): ${reason instanceof Error ? reason.stack : String(reason)}`, 'ENGINE');
@@ -118,14 +165,17 @@ export const engine = new Engine();
 
 /**
  * Mount `root` at `scriptName`, apply `configFile` (a path to an INI file, or
- * an object of sections) and serve until SIGTERM/SIGINT. Exits on failure:
- * 78 for configuration errors, 70 when the port cannot be bound.
+ * an object of sections) and serve until SIGTERM/SIGINT. Without a root, serve
+ * what `cherrypy.tree.mount` mounted (the file's [global] section still
+ * applies). Exits on failure: 78 for configuration errors, 70 when the port
+ * cannot be bound or a `start` listener failed.
  */
-export async function quickstart(root: object, scriptName = '', configFile?: string | AppConfig): Promise<void> {
+export async function quickstart(root?: object, scriptName = '', configFile?: string | AppConfig): Promise<void> {
   try {
     const parsed = readConfig(configFile, 'quickstart config');
     config.update(parsed.global);
-    tree.mount(new Application(root, scriptName, parsed.paths, config.snapshot()));
+    if (root !== undefined) tree.mount(new Application(root, scriptName, parsed.paths, config.snapshot()));
+    if (tree.apps.length === 0) throw new ConfigError('quickstart: nothing to serve (pass a root, or mount apps with cherrypy.tree.mount first)');
   } catch (err) {
     if (err instanceof ConfigError) {
       log.error(`Config error: ${err.message}`, 'ENGINE');
@@ -137,6 +187,10 @@ export async function quickstart(root: object, scriptName = '', configFile?: str
   try {
     await engine.start();
   } catch (err) {
+    if (err instanceof StartError) {
+      log.error(`Error: ${err.message}. Exiting.`, 'ENGINE');
+      return exit(70);
+    }
     const e = err as NodeJS.ErrnoException;
     const where = `${config.get('server.socket_host')}:${config.get('server.socket_port')}`;
     const why = e.code === 'EADDRINUSE' ? `port ${where} is already in use`
@@ -145,6 +199,26 @@ export async function quickstart(root: object, scriptName = '', configFile?: str
     log.error(`Error: ${why}. Exiting.`, 'ENGINE');
     return exit(70);
   }
+}
+
+/**
+ * An absolute URL for `path` in this app, as CherryPy's `cherrypy.url`: the
+ * request's base (scheme and host, which tools.proxy corrects behind a
+ * proxy), the app's mount point, then `path` (relative to the current path if
+ * it does not start with '/'), and `qs`. Outside a request, the server's own
+ * address is the base.
+ */
+export function url(path = '', qs = ''): string {
+  let base: string, scriptName = '', current = '/';
+  try {
+    base = request.base;
+    scriptName = request.script_name;
+    current = request.path_info;
+  } catch {
+    base = `http://${config.get('server.socket_host')}:${config.get('server.socket_port')}`;
+  }
+  const absolute = path.startsWith('/') ? path : current.replace(/[^/]*$/, '') + path;
+  return base + scriptName + absolute + (qs ? '?' + qs : '');
 }
 
 /** True when `moduleUrl` (pass `import.meta.url`) is the program being run, not a module imported by tests. */

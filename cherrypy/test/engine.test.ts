@@ -14,6 +14,7 @@ import '../../run.ts';
 
 const projectDir = fileURLToPath(new URL('../..', import.meta.url));
 const fixture = fileURLToPath(new URL('fixtures/app.ts', import.meta.url));
+const poolFixture = fileURLToPath(new URL('fixtures/pool.ts', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'cp-engine-'));
 
 interface Program {
@@ -223,5 +224,45 @@ describe('engine: log files', function () {
       signal(app, 'SIGTERM');
     }
     expect((await app.exited).code).to.equal(0);
+  });
+});
+
+describe('engine: the bus, plugins and several apps', function () {
+  this.timeout(30000);
+  const events = (app: Program) => app.stdout().split('\n').filter((l) => l.startsWith('EVENT ')).map((l) => l.slice(6));
+
+  it('opens the pool before serving, serves two mounted apps, and closes the pool after the drain', async () => {
+    const app = await start(poolFixture);
+    expect(events(app)[0]).to.equal('pool opened');
+    expect((await get(app.port, '/')).body).to.equal('main, pool open');
+    const api = await get(app.port, '/api/', false);
+    expect(JSON.parse(api.body)).to.deep.equal({ app: 'api', self: `http://127.0.0.1:${app.port}/api/items?page=2` });
+    expect(app.stderr()).to.contain('ENGINE Route /api/');
+    await sleep(450);
+    expect(events(app)).to.include('monitor tick');
+    const inFlight = get(app.port, '/slow/600');
+    await sleep(100);
+    signal(app, 'SIGTERM');
+    expect((await inFlight).body).to.equal('slept 600, pool open');
+    const { code } = await app.exited;
+    expect(code).to.equal(0);
+    const order = events(app).filter((e) => e !== 'monitor tick');
+    expect(order).to.deep.equal(['pool opened', 'slow request done', 'pool closed']);
+  });
+
+  it('a stop listener that hangs is cut at its deadline, logged, and the exit code says so', async () => {
+    const app = await start(poolFixture, { STOP_HANGS: '1', SHUTDOWN_TIMEOUT: '0.3' });
+    signal(app, 'SIGTERM');
+    const { code } = await app.exited;
+    expect(code).to.equal(1);
+    expect(app.stderr()).to.contain("a 'stop' listener (PoolPlugin.stop) did not finish within 0.3 s");
+  });
+
+  it('a start listener that fails stops the start: one line, exit 70, the port never bound', async () => {
+    const app = await start(poolFixture, { START_FAILS: '1' });
+    const { code } = await app.exited;
+    expect(code).to.equal(70);
+    expect(app.stderr()).to.contain('the database is unreachable');
+    expect(app.stderr()).not.to.contain('Serving on');
   });
 });
