@@ -119,7 +119,8 @@ describe('hostile: whatever a handler or stream throws, the server survives', ()
   });
   after(() => site.close());
 
-  for (const [path, message] of [['/boom', 'generator broke before its first item'], ['/later', 'generator broke later'], ['/brokenStream', 'readable broke']]) {
+  const cases: [string, string][] = [['/boom', 'generator broke before its first item'], ['/later', 'generator broke later'], ['/brokenStream', 'readable broke']];
+  for (const [path, message] of cases) {
     it(`${path} under tools.gzip: logged once, the response cut, the process serving`, async () => {
       const text = await site.raw(`GET ${path} HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n`);
       expect(text).not.to.match(/\r\n0\r\n\r\n$/); // never a complete-looking chunked body
