@@ -31,6 +31,13 @@ import { HTTPError, HTTPRedirect } from './errors.ts';
 import { contentType } from './mime.ts';
 import { describe, smallFileBytes } from './filecache.ts';
 import type { Request, Response } from './request.ts';
+import { debug } from './debug.ts';
+
+/** Not served, and why (NODE_DEBUG=cherrypy): the request falls through to the handler. */
+function fallThrough(why: string, request: Request): undefined {
+  debug('static: %s: %s', why, request.path);
+  return undefined;
+}
 
 /**
  * A file as the response body: bytes start..end inclusive, from memory when
@@ -86,7 +93,7 @@ export async function serveStaticDir(request: Request, response: Response, branc
   for (const segment of branch) {
     if (segment.includes('/') || segment.includes('\\')) throw new HTTPError(400, 'Bad path: encoded separators are not allowed here');
     if (segment === '..') throw new HTTPError(403, 'Forbidden path');
-    if (segment.startsWith('.')) return undefined; // hidden: dotfiles are not served
+    if (segment.startsWith('.')) return fallThrough('a dotfile is hidden', request); // dotfiles are not served
   }
   const file = resolve(dir, ...branch);
   if (file !== dir && !file.startsWith(dir + sep)) throw new HTTPError(403, 'Forbidden path');
@@ -97,13 +104,13 @@ export async function serveStaticDir(request: Request, response: Response, branc
   } catch {
     return undefined;
   }
-  if (real !== root && !real.startsWith(root + sep)) return undefined; // a symlink leading out: not ours to serve
+  if (real !== root && !real.startsWith(root + sep)) return fallThrough('a symlink leads out of the folder', request);
   let stats = await statFile(real);
   if (!stats) return undefined;
   let target = real;
   if (stats.isDirectory()) {
     const index = settings['tools.staticdir.index'];
-    if (!index) return undefined;
+    if (!index) return fallThrough('a folder without tools.staticdir.index is never listed', request);
     if (!request.path.endsWith('/')) {
       throw new HTTPRedirect(request.path + '/' + (request.query_string ? '?' + request.query_string : ''), 301);
     }
@@ -113,7 +120,7 @@ export async function serveStaticDir(request: Request, response: Response, branc
     } catch {
       return undefined;
     }
-    if (!target.startsWith(root + sep)) return undefined;
+    if (!target.startsWith(root + sep)) return fallThrough('the index file is a symlink leading out of the folder', request);
     stats = await statFile(target);
     if (!stats) return undefined;
   }

@@ -119,6 +119,16 @@ export class TestServer {
   private closing: Promise<void> | undefined;
 }
 
+/**
+ * Waits until `check` holds (a log line written, a counter reached), polling
+ * every 10 ms; throws after `ms`. For what happens after a response is sent.
+ */
+export async function until(check: () => boolean, ms = 3000): Promise<void> {
+  for (const start = Date.now(); !check(); await new Promise((resolve) => setTimeout(resolve, 10))) {
+    if (Date.now() - start > ms) throw new Error(`condition not met within ${ms} ms`);
+  }
+}
+
 /** Servers not closed yet: those started inside a test, and those started outside one (a suite's `before`). */
 const openServers = new Map<TestServer, 'test' | 'suite'>();
 let insideTest = false;

@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import * as cherrypy from '../index.ts';
-import { serve, type TestServer } from '../testing.ts';
+import { serve, until, type TestServer } from '../testing.ts';
 
 const base = mkdtempSync(join(tmpdir(), 'cp-hostile-'));
 const pub = join(base, 'public');
@@ -104,11 +104,6 @@ function readAll(socket: Socket, ms = 3000): Promise<string> {
   });
 }
 
-async function until(check: () => boolean, ms = 5000): Promise<void> {
-  for (const start = Date.now(); !check(); await sleep(10)) {
-    if (Date.now() - start > ms) throw new Error('condition not met in time');
-  }
-}
 
 const errorsMatching = (site: TestServer, pattern: RegExp) => site.logs.errors.filter((line) => pattern.test(line));
 

@@ -5,7 +5,7 @@ import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import * as cherrypy from '../index.ts';
-import { serve, type TestServer } from '../testing.ts';
+import { serve, until, type TestServer } from '../testing.ts';
 
 /** Handlers that wait until the test releases them, to fill the pool on purpose. */
 class Slow {
@@ -44,11 +44,6 @@ function ask(socket: Socket, text: string): Promise<string> {
   });
 }
 
-async function until(check: () => boolean, ms = 3000): Promise<void> {
-  for (const start = Date.now(); !check(); await sleep(5)) {
-    if (Date.now() - start > ms) throw new Error('condition not met in time');
-  }
-}
 
 describe('server: thread_pool and the article\'s balancer scenario', () => {
   let site: TestServer;
