@@ -17,9 +17,12 @@
  *    by tools.json_in, which then parses the JSON: tools/json.ts):
  *      - no Content-Length and no Transfer-Encoding -> 411 (as CherryPy);
  *      - `application/x-www-form-urlencoded` fills `request.params`.
- * The raw bytes stay in `request.body`. Multipart is not parsed.
+ * The raw bytes stay in `request.body`; a multipart/form-data body is never
+ * held whole: its fields go to `request.params`, its files to `request.files`
+ * (multipart.ts), and `request.body` is empty.
  */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isMultipart, receiveMultipart, removeAll, type Multipart, type MultipartReceiver } from './multipart.ts';
 import { HTTPError } from './errors.ts';
 import { addAll, rawHeader, type Request } from './request.ts';
 import type { Settings } from './config.ts';
@@ -35,28 +38,39 @@ export function announcesBody(req: IncomingMessage): boolean {
   return (length !== undefined && length !== '0') || rawHeader(req, 'transfer-encoding') !== undefined;
 }
 
-/** What receiveBody got for each request: the bytes, or why there are none. */
-const received = new WeakMap<IncomingMessage, Buffer | HTTPError>();
+/** What receiveBody got for each request: the bytes, an upload's parts, or why there are none. */
+const received = new WeakMap<IncomingMessage, Buffer | Multipart | HTTPError>();
 /** Bytes held right now by bodies being received, across all requests. */
 let buffered = 0;
 
 /**
- * Reads `req`'s body into memory within the limits above; resolves when it is
- * complete or has failed (the failure is answered later, by `readBody`).
+ * Reads `req`'s body within the limits above; resolves when it is complete or
+ * has failed (the failure is answered later, by `readBody`). A multipart body
+ * is parsed as it arrives (multipart.ts); its temporary files are removed
+ * when `res` is over.
  */
-export function receiveBody(req: IncomingMessage, settings: Settings): Promise<void> {
+export function receiveBody(req: IncomingMessage, res: ServerResponse, settings: Settings): Promise<void> {
   const limit = settings['server.max_request_body_size'];
   const length = rawHeader(req, 'content-length');
   if (length !== undefined && Number(length) > limit) {
     received.set(req, tooLarge(limit));
     return Promise.resolve();
   }
+  let upload: MultipartReceiver | undefined;
+  if (isMultipart(req)) {
+    try {
+      upload = receiveMultipart(req, settings);
+    } catch (err) {
+      received.set(req, err as HTTPError);
+      return Promise.resolve();
+    }
+  }
   const windowMs = settings['server.socket_timeout'] * 1000;
   const minPerWindow = settings['server.min_body_rate'] * settings['server.socket_timeout'];
   const cap = settings['server.max_buffered_body_size'];
   return new Promise<void>((resolve) => {
     const chunks: Buffer[] = [];
-    let size = 0, atLastCheck = 0;
+    let size = 0, atLastCheck = 0, done = false;
     const check = setInterval(() => {
       if (size - atLastCheck < minPerWindow || size === atLastCheck) {
         finish(new HTTPError(408, `The request body arrived too slowly (under ${settings['server.min_body_rate']} bytes/s for ${settings['server.socket_timeout']} s)`));
@@ -68,16 +82,31 @@ export function receiveBody(req: IncomingMessage, settings: Settings): Promise<v
       buffered += chunk.length;
       if (size > limit) return finish(tooLarge(limit));
       if (buffered > cap) return finish(new HTTPError(503, 'Server busy: too many request bodies are arriving at once. Try again shortly.', { 'Retry-After': '1' }));
-      chunks.push(chunk);
+      if (upload) upload.write(chunk);
+      else chunks.push(chunk);
     };
-    const onEnd = () => finish();
+    const onEnd = () => {
+      if (!upload) return finish();
+      upload.end();
+      upload.result.then((parts) => {
+        res.once('close', () => void removeAll(parts.temporary));
+        finish(undefined, parts);
+      }, (err: HTTPError) => finish(err));
+    };
     const onAborted = () => finish(new HTTPError(400, 'The client closed the connection while sending the body'));
-    function finish(err?: HTTPError) {
+    // An upload that fails part-way (too many parts, a field too large) is answered without reading the rest.
+    upload?.result.catch((err: HTTPError) => finish(err));
+    function finish(err?: HTTPError, parts?: Multipart) {
+      if (done) return;
+      done = true;
       clearInterval(check);
       buffered -= size;
       req.off('data', onData).off('end', onEnd).off('error', onAborted).off('aborted', onAborted);
-      if (err) req.pause();
-      received.set(req, err ?? Buffer.concat(chunks, size));
+      if (err) {
+        req.pause();
+        upload?.abort();
+      }
+      received.set(req, err ?? parts ?? Buffer.concat(chunks, size));
       resolve();
     }
     req.on('data', onData).on('end', onEnd).on('error', onAborted).on('aborted', onAborted);
@@ -97,6 +126,13 @@ export function readBody(request: Request): void {
   if (got instanceof HTTPError) throw got;
   if (got === undefined && raw.headers['content-length'] === undefined && raw.headers['transfer-encoding'] === undefined) {
     throw new HTTPError(411, 'A request body needs a Content-Length or Transfer-Encoding header');
+  }
+  if (got !== undefined && !Buffer.isBuffer(got)) {
+    // An upload: its fields and files were parsed as it arrived.
+    request.body = Buffer.alloc(0);
+    request.bodyParams = got.fields;
+    request.files = got.files;
+    return;
   }
   request.body = got ?? Buffer.alloc(0);
   parseBody(request);

@@ -61,6 +61,8 @@ export interface ToolOptions<A> {
    * their second argument instead and skip that cost.
    */
   context?: boolean;
+  /** More callbacks at other points, switched on with the tool (as CherryPy's tools attach several hooks: sessions load and save). */
+  hooks?: { point: HookPoint; callback: ToolCallback<A>; priority?: number }[];
 }
 
 /** A tool: call it to make a method decorator that switches it on for that handler. */
@@ -72,6 +74,7 @@ export interface Tool<A extends object = Record<never, never>> {
   readonly defaults: Readonly<A>;
   readonly failsafe: boolean;
   readonly inContext: boolean;
+  readonly hooks: readonly { point: HookPoint; callback: ToolCallback<A>; priority: number }[];
   /** Set when the tool is registered in `cherrypy.tools`. */
   name: string;
 }
@@ -100,6 +103,7 @@ export const Tool = function Tool<A extends object>(point: HookPoint, callback: 
     defaults: { value: Object.freeze({ ...(options.args ?? {}) }) },
     failsafe: { value: options.failsafe ?? false },
     inContext: { value: options.context ?? true },
+    hooks: { value: (options.hooks ?? []).map((h) => ({ ...h, priority: h.priority ?? 50 })) },
     name: { value: '', writable: true },
   });
   return tool;
@@ -142,8 +146,8 @@ export function registeredTool(name: string): Tool<object> | undefined {
   return registry.get(name);
 }
 
-/** One tool switched on for a path, with its arguments as the path's config gives them. */
-export interface Hook { tool: Tool<object>; args: object }
+/** A callback of a tool switched on for a path, with the tool's arguments as the path's config gives them. */
+export interface Hook { tool: Tool<object>; callback: ToolCallback<object>; priority: number; args: object }
 
 /** The hooks of a path, by hook point, sorted by priority. */
 export type Plan = Readonly<Record<HookPoint, readonly Hook[]>> & { readonly failsafe: readonly Hook[]; readonly empty: boolean };
@@ -161,11 +165,12 @@ export function planFor(settings: object): Plan {
     if (values[`tools.${name}.on`] !== true) continue;
     const args: Record<string, unknown> = {};
     for (const [arg, fallback] of Object.entries(tool.defaults)) args[arg] = values[`tools.${name}.${arg}`] ?? fallback;
-    const hook = { tool, args };
+    const hook = { tool, callback: tool.callback, priority: tool.priority, args };
     byPoint[tool.point].push(hook);
+    for (const more of tool.hooks) byPoint[more.point].push({ tool, callback: more.callback, priority: more.priority, args });
     if (tool.failsafe) failsafe.push(hook);
   }
-  for (const hooks of Object.values(byPoint)) hooks.sort((a, b) => a.tool.priority - b.tool.priority);
+  for (const hooks of Object.values(byPoint)) hooks.sort((a, b) => a.priority - b.priority);
   const plan = Object.freeze({ ...byPoint, failsafe, empty: Object.values(byPoint).every((h) => h.length === 0) });
   plans.set(settings, { plan, generation });
   return plan;
@@ -177,10 +182,10 @@ export function planFor(settings: object): Plan {
  */
 export function runHooks(hooks: readonly Hook[], request: Request, response: Response, from = 0): Promise<void> | undefined {
   for (let i = from; i < hooks.length; i++) {
-    const { tool, args } = hooks[i]!;
+    const { tool, callback, args } = hooks[i]!;
     const result = tool.inContext
-      ? inContext(request, response, true, tool.callback, undefined, [args, { request, response }])
-      : tool.callback(args, { request, response });
+      ? inContext(request, response, true, callback, undefined, [args, { request, response }])
+      : callback(args, { request, response });
     if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
       return Promise.resolve(result).then(() => runHooks(hooks, request, response, i + 1));
     }

@@ -11,6 +11,8 @@
  *   cherrypy.dispatch           the default Dispatcher and the MethodDispatcher
  *   cherrypy.engine, cherrypy.tree, cherrypy.url the running server (a bus), its apps, URLs in them
  *   cherrypy.process.plugins    SimplePlugin, Monitor, BackgroundTask for the engine
+ *   cherrypy.session            the current session (tools.sessions); request.cookie / response.cookie
+ *   cherrypy.request.files      uploaded files (multipart.ts)
  *   cherrypy.testing.serve      the test helper
  * Each concern has its own file next to this one; the header of each explains it.
  */
@@ -27,6 +29,9 @@ export { Tool, tools, HOOK_POINTS, type HookPoint, type Tools, type ToolOptions 
 export { checkpasswordDict } from './tools/index.ts';
 export type { Dispatcher as DispatcherInterface } from './dispatch.ts';
 export type { Channel } from './bus.ts';
+export { session, RamStorage, FileStorage, type SessionStorage, type SessionData } from './sessions.ts';
+export { UploadedFile } from './multipart.ts';
+export { type CookieOptions } from './cookies.ts';
 export { log } from './log.ts';
 export * as testing from './testing.ts';
 

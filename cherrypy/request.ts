@@ -22,6 +22,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Settings } from './config.ts';
+import { CookieJar, parseCookies } from './cookies.ts';
+import type { UploadedFile } from './multipart.ts';
 
 export type Params = Record<string, string | string[]>;
 
@@ -58,8 +60,11 @@ export class Request {
   handler: (() => unknown) | null = null;
   /** The user an authentication tool (auth_basic) accepted. */
   login: string | undefined = undefined;
+  /** Files of a multipart/form-data body, by field name (several under one name: an array). */
+  files: Record<string, UploadedFile | UploadedFile[]> = Object.create(null);
   // Worked out on first use: most handlers never ask.
   private parsedParams: Params | undefined = undefined;
+  private parsedCookies: Record<string, string> | undefined = undefined;
   private remoteInfo: { ip: string; port: number } | undefined = undefined;
   private schemeName: string | undefined = undefined;
   private baseUrl: string | undefined = undefined;
@@ -114,6 +119,11 @@ export class Request {
     this.baseUrl = value;
   }
 
+  /** The request's cookies, name -> value (cookies.ts); a malformed header gives what could be read. */
+  get cookie(): Record<string, string> {
+    return (this.parsedCookies ??= parseCookies(this.raw.headers.cookie));
+  }
+
   /** Query string and form body parameters; a repeated key gives an array (query values first). */
   get params(): Params {
     if (this.parsedParams === undefined) {
@@ -158,6 +168,22 @@ export class Response {
   status = 200;
   /** The handler's value once it returned (before_finalize tools may replace it). */
   body: unknown = undefined;
+  private cookieJar: CookieJar | undefined = undefined;
+
+  /** Cookies to set or delete: `cherrypy.response.cookie.set('name', 'value', { maxAge: 60 })`. */
+  get cookie(): CookieJar {
+    return (this.cookieJar ??= new CookieJar());
+  }
+
+  /** Takes over the cookies `other` set (an error response keeps them: a login's session cookie survives its redirect). */
+  adoptCookies(other: Response): void {
+    this.cookieJar ??= other.cookieJar;
+  }
+
+  /** The Set-Cookie values, if any cookie was set (respond.ts adds them to the headers). */
+  get setCookies(): string[] | undefined {
+    return this.cookieJar?.size ? this.cookieJar.headerValues() : undefined;
+  }
   // Made on first use: most responses carry only the headers the pipeline adds.
   private headerTable: Record<string, string | string[]> | undefined = undefined;
 
@@ -176,7 +202,7 @@ export class Response {
   }
 }
 
-interface Context { request: Request; response: Response }
+export interface Context { request: Request; response: Response }
 
 const storage = new AsyncLocalStorage<Context>();
 /** The request whose handler is running synchronously right now. */
@@ -204,14 +230,25 @@ export function inContext(request: Request, response: Response, async: boolean, 
   }
 }
 
-function contextProxy<T extends object>(pick: (c: Context) => T, name: string): T {
+/** The request being handled where this runs; throws a clear error outside one (`name` says what was asked for). */
+export function currentRequest(name = 'request'): Request {
+  const context = synchronous ?? storage.getStore();
+  if (!context) {
+    throw new Error(`cherrypy.${name} is only available while a request is being handled` +
+      (alwaysAsyncContext ? '' : ' (in a function that returns a promise, declare it async to use it after await)'));
+  }
+  return context.request;
+}
+
+/**
+ * An object that stands for `pick(the current request's context)`: reading or
+ * setting a property acts on the current request's object.
+ */
+export function contextProxy<T extends object>(pick: (c: Context) => T, name: string): T {
   const current = (): T => {
     const context = synchronous ?? storage.getStore();
-    if (!context) {
-      throw new Error(`cherrypy.${name} is only available while a request is being handled` +
-        (alwaysAsyncContext ? '' : ' (in a function that returns a promise, declare it async to use it after await)'));
-    }
-    return pick(context);
+    if (!context) currentRequest(name); // throws the clear error
+    return pick(context!);
   };
   return new Proxy({} as T, {
     get: (_, prop) => {

@@ -70,6 +70,8 @@ export function send(ex: Exchange, body: unknown): void {
   const { host, request, response, res } = ex;
   if (res.destroyed) return;
   const headers = headerObject(response);
+  const cookies = response.setCookies;
+  if (cookies) headers['Set-Cookie'] = [headers['Set-Cookie'] ?? [], cookies].flat();
   if (host.draining) headers['Connection'] = 'close';
   else if (hasUnreadBody(request)) {
     // A body nobody read (an early error) cannot be skipped safely: close after the answer, lingering.
@@ -219,10 +221,11 @@ function respondWithError(ex: Exchange, err: unknown): void {
   const { host, request, res } = ex;
   const settings = request.config;
   const fresh = new Response();
+  fresh.adoptCookies(ex.response);
   ex.response = fresh;
   // A writeHead that failed on a bad header value left its status text behind: let node pick the new one.
   res.statusMessage = '';
-  for (const { tool, args } of ex.plan.failsafe) tool.callback(args, { request, response: fresh });
+  for (const { callback, args } of ex.plan.failsafe) callback(args, { request, response: fresh });
   let body: string | null;
   if (err instanceof HTTPRedirect) {
     fresh.status = err.status;

@@ -12,6 +12,8 @@ import { staticdir, staticfile } from './static.ts';
 import { json_in, json_out } from './json.ts';
 import { gzip } from './gzip.ts';
 import { auth_basic, type CheckPassword } from './auth_basic.ts';
+import { sessions } from './sessions.ts';
+import type { SessionStorage } from '../sessions.ts';
 
 declare module '../hooks.ts' {
   interface Tools {
@@ -26,9 +28,13 @@ declare module '../hooks.ts' {
     json_out: Tool;
     gzip: Tool;
     auth_basic: Tool<{ realm: string; checkpassword: CheckPassword }>;
+    sessions: Tool<{
+      timeout: number; name: string; path: string; domain: string; secure: boolean; httponly: boolean; samesite: string;
+      locking: string; storage_class: string | SessionStorage; storage_path: string; clean_freq: number;
+    }>;
   }
 }
 
-Object.assign(tools, { proxy, allow, response_headers, expires, trailing_slash, staticfile, staticdir, json_in, json_out, gzip, auth_basic });
+Object.assign(tools, { proxy, allow, response_headers, expires, trailing_slash, staticfile, staticdir, json_in, json_out, gzip, auth_basic, sessions });
 
 export { checkpasswordDict } from './auth_basic.ts';

@@ -1,0 +1,109 @@
+/**
+ * Cookies: `cherrypy.request.cookie` and `cherrypy.response.cookie`.
+ *
+ * The request's Cookie header(s) are parsed on first use into name -> value
+ * (percent-decoded when that is valid; the first of a repeated name wins, as
+ * browsers send the most specific first). A malformed pair is skipped, never
+ * an error: a client's broken cookie must not break the page. The map has no
+ * prototype, so a cookie named `__proto__` or `constructor` is just a cookie.
+ *
+ * The response's jar collects cookies to set or delete; each goes out as its
+ * own `Set-Cookie` header:
+ *
+ *   cherrypy.response.cookie.set('theme', 'dark', { maxAge: 3600, path: '/', sameSite: 'Lax' });
+ *   cherrypy.response.cookie.delete('theme', { path: '/' });
+ *
+ * Names must be RFC 6265 tokens and attribute values free of `;` and control
+ * characters (a TypeError, so a 500, otherwise: a header is never split);
+ * values are percent-encoded where they hold what a cookie may not.
+ */
+
+/** Cookie names: RFC 9110 tokens. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** What a cookie value may hold without encoding (RFC 6265 cookie-octet). */
+const COOKIE_OCTETS = /^[\x21\x23-\x2B\x2D-\x3A\x3C-\x5B\x5D-\x7E]*$/;
+/** Attribute values (path, domain): no `;`, no control characters. */
+const ATTRIBUTE = /^[^\x00-\x1f\x7f;]*$/;
+
+/** Parses Cookie header values into name -> value; never throws. */
+export function parseCookies(header: string | string[] | undefined): Record<string, string> {
+  const cookies: Record<string, string> = Object.create(null);
+  if (header === undefined) return cookies;
+  for (const line of Array.isArray(header) ? header : [header]) {
+    for (const pair of line.split(';')) {
+      const eq = pair.indexOf('=');
+      if (eq <= 0) continue;
+      const name = pair.slice(0, eq).trim();
+      if (!TOKEN.test(name) || name in cookies) continue;
+      let value = pair.slice(eq + 1).trim();
+      if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
+      cookies[name] = decode(value);
+    }
+  }
+  return cookies;
+}
+
+function decode(value: string): string {
+  if (!value.includes('%')) return value;
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
+}
+
+export interface CookieOptions {
+  path?: string;
+  domain?: string;
+  /** Seconds from now; 0 or less deletes the cookie. */
+  maxAge?: number;
+  expires?: Date;
+  secure?: boolean;
+  httpOnly?: boolean;
+  sameSite?: 'Strict' | 'Lax' | 'None';
+}
+
+/** The cookies a response sets (`cherrypy.response.cookie`). */
+export class CookieJar {
+  private readonly lines = new Map<string, string>();
+
+  /** Sets `name` to `value` (a later set of the same name, path and domain replaces it). */
+  set(name: string, value: string, options: CookieOptions = {}): void {
+    if (!TOKEN.test(name)) throw new TypeError(`cookie name '${name}' is not a token`);
+    const encoded = COOKIE_OCTETS.test(value) ? value : encodeURIComponent(value);
+    let line = `${name}=${encoded}`;
+    if (options.domain !== undefined) line += `; Domain=${attribute('domain', options.domain)}`;
+    line += `; Path=${attribute('path', options.path ?? '/')}`;
+    if (options.maxAge !== undefined) {
+      if (!Number.isFinite(options.maxAge)) throw new TypeError('cookie maxAge must be a number of seconds');
+      line += `; Max-Age=${Math.max(0, Math.floor(options.maxAge))}`;
+    }
+    if (options.expires !== undefined) line += `; Expires=${options.expires.toUTCString()}`;
+    if (options.secure || options.sameSite === 'None') line += '; Secure';
+    if (options.httpOnly) line += '; HttpOnly';
+    if (options.sameSite !== undefined) {
+      if (!['Strict', 'Lax', 'None'].includes(options.sameSite)) throw new TypeError(`cookie sameSite must be Strict, Lax or None, got ${String(options.sameSite)}`);
+      line += `; SameSite=${options.sameSite}`;
+    }
+    this.lines.set(`${name};${options.path ?? '/'};${options.domain ?? ''}`, line);
+  }
+
+  /** Tells the client to drop `name` (same path and domain as it was set with). */
+  delete(name: string, options: Pick<CookieOptions, 'path' | 'domain' | 'secure' | 'sameSite'> = {}): void {
+    this.set(name, '', { ...options, maxAge: 0, expires: new Date(0) });
+  }
+
+  /** The Set-Cookie header values, one per cookie. */
+  headerValues(): string[] {
+    return [...this.lines.values()];
+  }
+
+  get size(): number {
+    return this.lines.size;
+  }
+}
+
+function attribute(name: string, value: string): string {
+  if (!ATTRIBUTE.test(value)) throw new TypeError(`cookie ${name} must not contain ';' or control characters`);
+  return value;
+}

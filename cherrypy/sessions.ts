@@ -1,0 +1,326 @@
+/**
+ * Sessions: `cherrypy.session`, kept by tools.sessions (tools/sessions.ts) in
+ * a storage: RAM (one process), files (one host; a volume shared by the
+ * processes on it), or your own (replicas behind a balancer: a shared store
+ * such as Redis, implementing SessionStorage).
+ *
+ * Ids are 40 hex characters from the CSPRNG. An id the client sends is used
+ * only if the storage has a live session under it: an unknown or expired id
+ * gets a new session and a new id (no fixation). Ids are checked against
+ * their exact form before anything uses them, so a crafted cookie can never
+ * name a file.
+ *
+ * Locking, as CherryPy's `tools.sessions.locking`:
+ *   implicit (default)  no lock held while the handler runs; at the end the
+ *                       keys this request set or deleted are merged into what
+ *                       is stored now, under a short lock. Two requests that
+ *                       change different keys both keep their changes; for
+ *                       the same key, the last to finish wins.
+ *   early               the session is locked before it is loaded and until it
+ *                       is saved: requests of one session run one after the other.
+ *   explicit            like implicit, until the handler calls
+ *                       `await cherrypy.session.acquireLock()`: from then on as early
+ *                       (reloaded under the lock), until `releaseLock()` or the end.
+ */
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import { currentRequest, type Request } from './request.ts';
+
+export type SessionData = Record<string, unknown>;
+
+/** What a session store does; every method may be async. `expires` is a time in ms since the epoch. */
+export interface SessionStorage {
+  load(id: string): Promise<{ data: SessionData; expires: number } | undefined>;
+  save(id: string, data: SessionData, expires: number): Promise<void>;
+  delete(id: string): Promise<void>;
+  /** Takes the session's lock, waiting for it; resolves with the function that releases it. */
+  lock(id: string): Promise<() => Promise<void>>;
+  /** Removes expired sessions (called every `clean_freq` minutes). */
+  clean(now: number): Promise<void>;
+}
+
+const ID = /^[0-9a-f]{40}$/;
+
+export function isSessionId(id: unknown): id is string {
+  return typeof id === 'string' && ID.test(id);
+}
+
+export function newSessionId(): string {
+  return randomBytes(20).toString('hex');
+}
+
+/** A lock per id within this process: waiters queue in order. */
+class Locks {
+  private readonly tails = new Map<string, Promise<void>>();
+
+  async acquire(id: string): Promise<() => Promise<void>> {
+    const previous = this.tails.get(id) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((resolve) => (release = resolve));
+    const tail = previous.then(() => mine);
+    this.tails.set(id, tail);
+    await previous;
+    return async () => {
+      release();
+      if (this.tails.get(id) === tail) this.tails.delete(id);
+    };
+  }
+}
+
+/** Sessions in this process's memory: gone on restart, not shared between replicas. */
+export class RamStorage implements SessionStorage {
+  private readonly sessions = new Map<string, { data: string; expires: number }>();
+  private readonly locks = new Locks();
+
+  async load(id: string) {
+    const entry = this.sessions.get(id);
+    return entry ? { data: JSON.parse(entry.data) as SessionData, expires: entry.expires } : undefined;
+  }
+
+  async save(id: string, data: SessionData, expires: number) {
+    // Stored as JSON, as the file storage does: a session holds data, not live objects.
+    this.sessions.set(id, { data: JSON.stringify(data), expires });
+  }
+
+  async delete(id: string) {
+    this.sessions.delete(id);
+  }
+
+  lock(id: string) {
+    return this.locks.acquire(id);
+  }
+
+  async clean(now: number) {
+    for (const [id, entry] of this.sessions) if (entry.expires <= now) this.sessions.delete(id);
+  }
+
+  /** How many sessions are held (for tests and health pages). */
+  get size(): number {
+    return this.sessions.size;
+  }
+}
+
+/**
+ * Sessions as files in `dir` (`session-<id>`, JSON), written atomically (a
+ * temporary file renamed over the old one). Locks are lock files made with
+ * O_EXCL, so processes sharing the folder take turns; a lock older than
+ * `lockTimeoutMs` is taken to be left by a crashed process and removed.
+ */
+export class FileStorage implements SessionStorage {
+  private readonly locks = new Locks();
+
+  constructor(readonly dir: string, readonly lockTimeoutMs = 30_000) {}
+
+  private file(id: string, suffix = ''): string {
+    if (!isSessionId(id)) throw new Error('not a session id'); // never a path from a client
+    return join(this.dir, `session-${id}${suffix}`);
+  }
+
+  async load(id: string) {
+    try {
+      const stored = JSON.parse(await fs.readFile(this.file(id), 'utf8')) as { data: SessionData; expires: number };
+      return stored;
+    } catch {
+      return undefined; // missing, or torn by a crash: a new session
+    }
+  }
+
+  async save(id: string, data: SessionData, expires: number) {
+    await fs.mkdir(this.dir, { recursive: true });
+    const temporary = this.file(id, `.${randomBytes(6).toString('hex')}.tmp`);
+    await fs.writeFile(temporary, JSON.stringify({ data, expires }), { mode: 0o600 });
+    await fs.rename(temporary, this.file(id));
+  }
+
+  async delete(id: string) {
+    await fs.rm(this.file(id), { force: true });
+  }
+
+  async lock(id: string) {
+    const releaseHere = await this.locks.acquire(id);
+    const lockFile = this.file(id, '.lock');
+    await fs.mkdir(this.dir, { recursive: true });
+    for (;;) {
+      try {
+        await (await fs.open(lockFile, 'wx')).close();
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        const age = await fs.stat(lockFile).then((s) => Date.now() - s.mtimeMs, () => 0);
+        if (age > this.lockTimeoutMs) await fs.rm(lockFile, { force: true });
+        else await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
+    return async () => {
+      await fs.rm(lockFile, { force: true });
+      await releaseHere();
+    };
+  }
+
+  async clean(now: number) {
+    let names: string[];
+    try {
+      names = await fs.readdir(this.dir);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      const id = /^session-([0-9a-f]{40})$/.exec(name)?.[1];
+      if (!id) continue;
+      const stored = await this.load(id);
+      if (!stored || stored.expires <= now) await this.delete(id);
+    }
+  }
+}
+
+/** A change made by this request, kept to merge into the stored session at the end (implicit locking). */
+type Change = { set: unknown } | { deleted: true };
+
+export type Locking = 'implicit' | 'early' | 'explicit';
+
+/** One request's view of its session: `cherrypy.session`. */
+export class Session {
+  /** The session id (a new one after regenerate()). */
+  id: string;
+  /** True when this request started the session (no valid cookie came with it). */
+  readonly isNew: boolean;
+  /** Set by delete(): nothing is saved, and the cookie is dropped. */
+  deleted = false;
+  private data: SessionData;
+  private readonly changes = new Map<string, Change>();
+  private release: (() => Promise<void>) | undefined;
+  private regeneratedFrom: string | undefined;
+
+  constructor(
+    readonly storage: SessionStorage,
+    id: string,
+    data: SessionData,
+    isNew: boolean,
+    readonly locking: Locking,
+    release: (() => Promise<void>) | undefined,
+    /** Called when the id changes or the session is deleted, so the cookie follows (tools/sessions.ts). */
+    private readonly onIdChange: (session: Session) => void,
+  ) {
+    this.id = id;
+    this.data = data;
+    this.isNew = isNew;
+    this.release = release;
+  }
+
+  get(key: string): unknown {
+    return this.data[key];
+  }
+
+  set(key: string, value: unknown): void {
+    this.data[key] = value;
+    this.changes.set(key, { set: value });
+  }
+
+  has(key: string): boolean {
+    return Object.hasOwn(this.data, key);
+  }
+
+  /** Removes one key; `delete()` with no key ends the whole session (logout). */
+  delete(key?: string): void {
+    if (key !== undefined) {
+      delete this.data[key];
+      this.changes.set(key, { deleted: true });
+      return;
+    }
+    this.deleted = true;
+    this.data = {};
+    this.onIdChange(this);
+  }
+
+  keys(): string[] {
+    return Object.keys(this.data);
+  }
+
+  /** A new id for the same data (call it at login: an id known before login is worthless after). */
+  regenerate(): void {
+    this.regeneratedFrom ??= this.id;
+    this.id = newSessionId();
+    this.onIdChange(this);
+  }
+
+  /** explicit locking: take the session's lock and reload what is stored now (this request's changes kept). */
+  async acquireLock(): Promise<void> {
+    if (this.release) return;
+    this.release = await this.storage.lock(this.id);
+    const stored = await this.storage.load(this.id);
+    this.data = { ...(stored?.data ?? {}) };
+    this.applyChanges(this.data);
+  }
+
+  /** explicit locking: save now and let the next request of this session go on. */
+  async releaseLock(expires: number): Promise<void> {
+    await this.save(expires);
+  }
+
+  get locked(): boolean {
+    return this.release !== undefined;
+  }
+
+  private applyChanges(data: SessionData): void {
+    for (const [key, change] of this.changes) {
+      if ('deleted' in change) delete data[key];
+      else data[key] = change.set;
+    }
+  }
+
+  /**
+   * Stores the session (and frees its lock). Under a lock held since loading,
+   * what this request has is what is stored; otherwise its changes are merged
+   * into what is stored now, under a short lock.
+   */
+  async save(expires: number): Promise<void> {
+    const { storage } = this;
+    try {
+      if (this.regeneratedFrom !== undefined) await storage.delete(this.regeneratedFrom);
+      if (this.deleted) {
+        await storage.delete(this.id);
+        return;
+      }
+      if (this.release) {
+        await storage.save(this.id, this.data, expires);
+        return;
+      }
+      const release = await storage.lock(this.id);
+      try {
+        const stored = this.regeneratedFrom === undefined ? await storage.load(this.id) : undefined;
+        const data = stored ? { ...stored.data } : { ...this.data };
+        this.applyChanges(data);
+        await storage.save(this.id, data, expires);
+      } finally {
+        await release();
+      }
+    } finally {
+      this.changes.clear();
+      this.regeneratedFrom = undefined;
+      const release = this.release;
+      this.release = undefined;
+      await release?.();
+    }
+  }
+}
+
+const sessions = new WeakMap<Request, Session>();
+
+export function attachSession(request: Request, session: Session): void {
+  sessions.set(request, session);
+}
+
+export function sessionOf(request: Request): Session | undefined {
+  return sessions.get(request);
+}
+
+/** `cherrypy.session`: the current request's session (with tools.sessions.on for its path). */
+export const session: Session = new Proxy({} as Session, {
+  get(_, prop) {
+    const current = sessionOf(currentRequest('session'));
+    if (!current) throw new Error('cherrypy.session needs tools.sessions.on for this path');
+    const value = Reflect.get(current, prop, current);
+    return typeof value === 'function' ? value.bind(current) : value;
+  },
+});
