@@ -1,0 +1,263 @@
+// Who is this user: cookies, sessions (RAM and file, the three lockings, login
+// and logout) and file uploads, with hostile input of each kind.
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { expect } from 'chai';
+import * as cherrypy from '../index.ts';
+import { serve, until, type TestServer } from '../testing.ts';
+
+class Shop {
+  static seenFiles: string[] = [];
+
+  @cherrypy.expose
+  cookies() {
+    const c = cherrypy.request.cookie;
+    return { names: Object.keys(c).length, theme: c.theme ?? null, proto: c.__proto__ ?? null, odd: c.odd ?? null };
+  }
+
+  @cherrypy.expose
+  setCookies() {
+    cherrypy.response.cookie.set('theme', 'dark mode', { maxAge: 3600, httpOnly: true, sameSite: 'Strict', secure: true });
+    cherrypy.response.cookie.delete('old');
+    return 'set';
+  }
+
+  @cherrypy.expose
+  badCookie() {
+    cherrypy.response.cookie.set('bad name', 'x');
+    return 'never';
+  }
+
+  @cherrypy.expose
+  count() {
+    const n = Number(cherrypy.session.get('n') ?? 0) + 1;
+    cherrypy.session.set('n', n);
+    return String(n);
+  }
+
+  @cherrypy.expose
+  async slowSet(key: string, ms: string) {
+    const before = cherrypy.session.get('n'); // read before waiting: an early lock makes the next request wait for this one
+    await sleep(Number(ms));
+    if (key === 'n') cherrypy.session.set('n', Number(before ?? 0) + 1);
+    else cherrypy.session.set(key, true);
+    return 'ok';
+  }
+
+  @cherrypy.expose
+  show() { return { id: cherrypy.session.id, keys: cherrypy.session.keys().sort(), user: cherrypy.session.get('user') ?? null }; }
+
+  @cherrypy.expose
+  login(user: string) {
+    cherrypy.session.regenerate();
+    cherrypy.session.set('user', user);
+    throw new cherrypy.HTTPRedirect('/show');
+  }
+
+  @cherrypy.expose
+  logout() {
+    cherrypy.session.delete();
+    return 'bye';
+  }
+
+  @cherrypy.expose
+  async upload() {
+    const { files, params } = cherrypy.request;
+    const out: Record<string, unknown> = { fields: { ...params } };
+    for (const [name, file] of Object.entries(files)) {
+      const one = Array.isArray(file) ? file[0]! : file;
+      Shop.seenFiles.push(one.path ?? '');
+      out[name] = { filename: one.filename, type: one.content_type, size: one.size, onDisk: one.path !== undefined && existsSync(one.path), head: (await one.read()).subarray(0, 5).toString() };
+    }
+    return out;
+  }
+}
+
+/** The session cookie a response set: its id and attributes. */
+function sessionCookie(res: cherrypy.testing.TestResponse): string | undefined {
+  return ([res.headers['set-cookie'] ?? []].flat()).find((c) => c.startsWith('session_id='));
+}
+const idOf = (res: cherrypy.testing.TestResponse) => /^session_id=([^;]*)/.exec(sessionCookie(res) ?? '')?.[1];
+
+function multipart(parts: { name: string; filename?: string; type?: string; body: string | Buffer }[], boundary = 'XyZzY'): { headers: Record<string, string>; body: Buffer } {
+  const chunks: Buffer[] = [];
+  for (const part of parts) {
+    const disposition = `form-data; name="${part.name}"${part.filename !== undefined ? `; filename="${part.filename}"` : ''}`;
+    chunks.push(Buffer.from(`--${boundary}\r\nContent-Disposition: ${disposition}\r\n${part.type ? `Content-Type: ${part.type}\r\n` : ''}\r\n`));
+    chunks.push(Buffer.isBuffer(part.body) ? part.body : Buffer.from(part.body));
+    chunks.push(Buffer.from('\r\n'));
+  }
+  chunks.push(Buffer.from(`--${boundary}--\r\n`));
+  return { headers: { 'Content-Type': `multipart/form-data; boundary=${boundary}` }, body: Buffer.concat(chunks) };
+}
+
+describe('state: cookies', () => {
+  let site: TestServer;
+  before(async () => { site = await serve(new Shop(), '/', { '/': { 'tools.json_out.on': true } }, { defaults: true, global: { 'server.max_request_header_size': 256 * 1024 } }); });
+  after(() => site.close());
+
+  it('parses what it can of any Cookie header, never failing the request', async () => {
+    const res = await site.get('/cookies', { Cookie: 'theme="dark%20mode"; =nameless; noequals; __proto__=polluted; odd=%E0%A4%A; theme=second' });
+    expect(JSON.parse(res.body)).to.deep.equal({ names: 3, theme: 'dark mode', proto: 'polluted', odd: '%E0%A4%A' });
+    expect(({} as Record<string, unknown>).polluted).to.equal(undefined);
+  });
+
+  it('reads a 10,000-cookie header', async () => {
+    const header = Array.from({ length: 10000 }, (_, i) => `c${i}=${i}`).join('; ');
+    const res = await site.get('/cookies', { Cookie: header });
+    expect(JSON.parse(res.body).names).to.equal(10000);
+  });
+
+  it('sets and deletes cookies, one Set-Cookie header each, with their attributes', async () => {
+    const res = await site.get('/setCookies');
+    expect(res.headers['set-cookie']).to.deep.equal([
+      'theme=dark%20mode; Path=/; Max-Age=3600; Secure; HttpOnly; SameSite=Strict',
+      'old=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT',
+    ]);
+  });
+
+  it('refuses a cookie name that would break the header (500)', async () => {
+    expect((await site.get('/badCookie')).status).to.equal(500);
+  });
+});
+
+describe('state: sessions in RAM', () => {
+  let site: TestServer;
+  before(async () => {
+    site = await serve(new Shop(), '/', {
+      '/': { 'tools.sessions.on': true, 'tools.json_out.on': true },
+      '/slowSet': { 'tools.sessions.locking': 'implicit' },
+    } as cherrypy.AppConfig, { defaults: true, global: { 'tools.trailing_slash.on': false } });
+  });
+  after(() => site.close());
+
+  it('starts a session with a CSPRNG id in an HttpOnly cookie, and keeps it', async () => {
+    const first = await site.get('/count');
+    expect(first.body).to.equal('"1"');
+    expect(sessionCookie(first)).to.match(/^session_id=[0-9a-f]{40}; Path=\/; Max-Age=3600; HttpOnly; SameSite=Lax$/);
+    const cookie = `session_id=${idOf(first)}`;
+    expect((await site.get('/count', { Cookie: cookie })).body).to.equal('"2"');
+    expect(idOf(await site.get('/count', { Cookie: cookie }))).to.equal(idOf(first));
+  });
+
+  it('never accepts an id it did not issue (no fixation), nor one that names a path', async () => {
+    for (const offered of ['a'.repeat(40), '../../etc/passwd', 'ABCDEF' + '0'.repeat(34), '']) {
+      const res = await site.get('/count', { Cookie: `session_id=${offered}` });
+      expect(res.body, offered).to.equal('"1"');
+      expect(idOf(res), offered).to.match(/^[0-9a-f]{40}$/).and.not.equal(offered);
+    }
+  });
+
+  it('login regenerates the id and keeps the data through the redirect; logout ends the session', async () => {
+    const start = await site.get('/count');
+    const before = idOf(start)!;
+    const login = await site.get('/login/ada', { Cookie: `session_id=${before}` });
+    expect(login.status).to.equal(303);
+    const after = idOf(login)!;
+    expect(after).to.match(/^[0-9a-f]{40}$/).and.not.equal(before);
+    const shown = JSON.parse((await site.get('/show', { Cookie: `session_id=${after}` })).body);
+    expect(shown).to.deep.equal({ id: after, keys: ['n', 'user'], user: 'ada' });
+    expect(JSON.parse((await site.get('/show', { Cookie: `session_id=${before}` })).body).user).to.equal(null); // the old id is dead
+    const logout = await site.get('/logout', { Cookie: `session_id=${after}` });
+    expect(sessionCookie(logout)).to.match(/^session_id=; Path=\/; Max-Age=0; Expires=Thu, 01 Jan 1970/);
+    expect(JSON.parse((await site.get('/show', { Cookie: `session_id=${after}` })).body).user).to.equal(null);
+  });
+
+  it('implicit locking: two concurrent requests of one session keep each other\'s writes', async () => {
+    const cookie = `session_id=${idOf(await site.get('/show'))}`;
+    await Promise.all([site.get('/slowSet/a/80', { Cookie: cookie }), site.get('/slowSet/b/10', { Cookie: cookie })]);
+    expect(JSON.parse((await site.get('/show', { Cookie: cookie })).body).keys).to.deep.equal(['a', 'b']);
+  });
+});
+
+describe('state: sessions in files, with early locking', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cp-sessions-'));
+  let site: TestServer;
+  before(async () => {
+    site = await serve(new Shop(), '/', {
+      '/': { 'tools.sessions.on': true, 'tools.sessions.storage_class': 'file', 'tools.sessions.storage_path': dir, 'tools.sessions.locking': 'early', 'tools.sessions.timeout': 1 },
+    } as cherrypy.AppConfig, { defaults: true });
+  });
+  after(() => site.close());
+
+  it('runs the requests of one session one after the other: no lost increment', async () => {
+    const cookie = `session_id=${idOf(await site.get('/count'))}`;
+    await Promise.all(Array.from({ length: 5 }, () => site.get('/slowSet/n/20', { Cookie: cookie })));
+    expect((await site.get('/count', { Cookie: cookie })).body).to.equal('7'); // 1 + 5 + 1
+  });
+
+  it('stores one file per session in its folder, never a path from a cookie, and cleans expired ones', async () => {
+    await site.get('/count', { Cookie: 'session_id=../../../tmp/evil' });
+    const files = readdirSync(dir);
+    expect(files.every((f) => /^session-[0-9a-f]{40}$/.test(f)), files.join()).to.equal(true);
+    const storage = new cherrypy.FileStorage(dir);
+    await storage.clean(Date.now() + 2 * 60_000); // two minutes on: every 1-minute session has expired
+    expect(readdirSync(dir)).to.deep.equal([]);
+  });
+});
+
+describe('state: file uploads', () => {
+  const uploads = mkdtempSync(join(tmpdir(), 'cp-uploads-'));
+  let site: TestServer;
+  before(async () => {
+    site = await serve(new Shop(), '/', { '/': { 'tools.json_out.on': true } }, {
+      defaults: true,
+      global: { 'server.multipart_memory_size': 1024, 'server.multipart_tmp_dir': uploads, 'server.multipart_max_parts': 5, 'server.multipart_max_field_size': 100 },
+    });
+  });
+  after(() => site.close());
+
+  it('fields go to params, files to request.files: small ones in memory, large ones on disk until the response is over', async () => {
+    Shop.seenFiles = [];
+    const { headers, body } = multipart([
+      { name: 'title', body: 'holiday' },
+      { name: 'small', filename: 'note.txt', type: 'text/plain', body: 'hello' },
+      { name: 'big', filename: 'photo.jpg', type: 'image/jpeg', body: Buffer.alloc(50_000, 'j') },
+    ]);
+    const res = await site.request('POST', '/upload', { headers, body });
+    expect(JSON.parse(res.body)).to.deep.equal({
+      fields: { title: 'holiday' },
+      small: { filename: 'note.txt', type: 'text/plain', size: 5, onDisk: false, head: 'hello' },
+      big: { filename: 'photo.jpg', type: 'image/jpeg', size: 50_000, onDisk: true, head: 'jjjjj' },
+    });
+    await until(() => readdirSync(uploads).length === 0);
+    expect(Shop.seenFiles[1]).to.match(/cherrypy-upload-/);
+  });
+
+  it('a file name is never a path; a part named __proto__ is only a name', async () => {
+    const { headers, body } = multipart([
+      { name: '__proto__', body: 'x' },
+      { name: 'doc', filename: '../../etc/passwd', body: 'p' },
+      { name: 'win', filename: 'C:\\Users\\ada\\cv.pdf', body: 'w' },
+    ]);
+    const out = JSON.parse((await site.request('POST', '/upload', { headers, body })).body);
+    expect(out.doc.filename).to.equal('passwd');
+    expect(out.win.filename).to.equal('cv.pdf');
+    expect(out.fields.__proto__).to.equal('x');
+    expect(({} as Record<string, unknown>).x).to.equal(undefined);
+  });
+
+  it('answers 400 without a boundary, 413 past the part and field limits', async () => {
+    const noBoundary = await site.request('POST', '/upload', { headers: { 'Content-Type': 'multipart/form-data' }, body: 'whatever' });
+    expect(noBoundary.status).to.equal(400);
+    const many = multipart(Array.from({ length: 6 }, (_, i) => ({ name: `f${i}`, body: 'v' })));
+    expect((await site.request('POST', '/upload', { headers: many.headers, body: many.body })).status).to.equal(413);
+    const wide = multipart([{ name: 'essay', body: 'w'.repeat(200) }]);
+    expect((await site.request('POST', '/upload', { headers: wide.headers, body: wide.body })).status).to.equal(413);
+  });
+
+  it('leaves no temporary file behind when the client goes away half-way', async () => {
+    const { body } = multipart([{ name: 'big', filename: 'big.bin', body: Buffer.alloc(200_000, 'b') }]);
+    const socket = connect(site.port, '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write(`POST /upload HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=XyZzY\r\nContent-Length: ${body.length}\r\n\r\n`);
+    socket.write(body.subarray(0, 120_000));
+    await until(() => readdirSync(uploads).length === 1); // spilled to disk
+    socket.destroy();
+    await until(() => readdirSync(uploads).length === 0);
+    expect((await site.get('/cookies')).status).to.equal(200);
+  });
+});
