@@ -59,24 +59,25 @@ wait "$run_pid" || true
 run_pid=
 echo "container check: docker stop -> exit 0 in $took ms"
 
-# A broken test must stop run.sh before anything is served.
-cp -r . "$work/broken" 2>/dev/null || true
-rm -rf "$work/broken/node_modules"
-sed -i "s|expect(res.body).to.equal('<html><body>scripted landing</body></html>');|expect(res.body).to.equal('broken on purpose');|" "$work/broken/test.ts"
-grep -q "broken on purpose" "$work/broken/test.ts" || fail "could not break test.ts for the check"
-if HOST_PORT=$port "$work/broken/run.sh" </dev/null >"$work/run.log" 2>&1; then fail "run.sh went on although a test failed"; fi
-docker container inspect cherrypy >/dev/null 2>&1 && fail "a container was started although a test failed"
-grep -q "failing" "$work/run.log" || fail "the failing test was not reported"
-echo "container check: a failing test stops run.sh before serving"
-# A type error must stop it too, before any test runs.
-cp -r . "$work/typo" 2>/dev/null || true
-rm -rf "$work/typo/node_modules"
-sed -i "s|'server.thread_pool': 100,|'server.thread_poool': 100,|" "$work/typo/run.ts"
-grep -q "thread_poool" "$work/typo/run.ts" || fail "could not misspell a key in run.ts for the check"
-if HOST_PORT=$port "$work/typo/run.sh" </dev/null >"$work/run.log" 2>&1; then fail "run.sh went on although run.ts does not type-check"; fi
-docker container inspect cherrypy >/dev/null 2>&1 && fail "a container was started although run.ts does not type-check"
-grep -q "error TS" "$work/run.log" || fail "the type error was not reported"
-echo "container check: a type error stops run.sh before serving"
+# A clone of the project with one file edited by `sed`: run.sh in it must stop
+# before serving, and its output must say why.
+#   stops_before_serving NAME FILE SED_EXPRESSION MARK EXPECTED_OUTPUT WHAT
+stops_before_serving() {
+  local clone="$work/$1"
+  cp -r . "$clone" 2>/dev/null || true
+  rm -rf "$clone/node_modules"
+  sed -i "$3" "$clone/$2"
+  grep -q "$4" "$clone/$2" || fail "could not edit $2 for the check ($6)"
+  if HOST_PORT=$port "$clone/run.sh" </dev/null >"$work/run.log" 2>&1; then fail "run.sh went on although $6"; fi
+  docker container inspect cherrypy >/dev/null 2>&1 && fail "a container was started although $6"
+  grep -q "$5" "$work/run.log" || fail "run.sh did not report that $6"
+  echo "container check: run.sh stops before serving when $6"
+}
+stops_before_serving broken test.ts \
+  "s|expect(res.body).to.equal('<html><body>scripted landing</body></html>');|expect(res.body).to.equal('broken on purpose');|" \
+  "broken on purpose" "failing" "a test fails"
+stops_before_serving typo run.ts "s|'server.thread_pool': 100,|'server.thread_poool': 100,|" \
+  "thread_poool" "error TS" "run.ts does not type-check"
 
 # A clone that grew as the README says: a static folder and a module of its own.
 grown="$work/grown"

@@ -1,18 +1,27 @@
 /**
- * npm run bench [-- --duration 3 --connections 50 --pipelining 10 --rounds 3 --idle 1000]
+ * npm run bench [-- --method duel|alternate --duration 3 --connections 50 --pipelining 10 --rounds 3 --idle 1000 --only grown]
  *
  * Measures the template against bare node:http in the same run, so the ratio
  * means something on a noisy machine:
  *   GET /          run.ts's Landing        vs  node:http answering the same bytes
  *   GET /logo.png  prod.conf's staticfile  vs  node:http that stats and streams the file
+ *   what a grown app serves (bench/grown-app.ts vs bench/baseline-grown.ts, the
+ *   same work in the least code): JSON in and out, a gzip'd page, path
+ *   arguments, a 404, a session, a small upload, a MethodDispatcher resource
  *   /healthcheck latency while `--idle` keep-alive connections sit open and / is under load
  *   start to first 200, and idle RSS, of `node --import tsx run.ts`
  * Each server is its own process (pinned to CPU 0 when taskset exists; the load
  * generator then runs on CPU 1). Requests are pipelined 10 deep by default, as
  * in fastify/benchmarks, so that the server and not the load generator is the
- * limit. After a warm-up, rounds alternate A B B A A B..., and the table
- * shows medians (the ratio: of each round's back-to-back pair). Exits non-zero
- * when a server fails to start or answers with errors, never because of speed.
+ * limit.
+ *
+ * Methods: `duel` (the default) runs both servers at the same time on the same
+ * core, each under its own load: whatever the machine's speed does, it does to
+ * both, and the ratio of their throughputs is the ratio of their costs per
+ * request (a server against itself reads 1.00x). `alternate` measures them one
+ * after the other, A B B A..., as before. Either way the ratio is the median of
+ * the rounds' ratios. Exits non-zero when a server fails to start or answers
+ * with errors, never because of speed.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -27,16 +36,18 @@ import autocannon from 'autocannon';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const { values: args } = parseArgs({
   options: {
+    method: { type: 'string', default: 'duel' },
     duration: { type: 'string', default: '3' },
     connections: { type: 'string', default: '50' },
     pipelining: { type: 'string', default: '10' },
     rounds: { type: 'string', default: '3' },
     idle: { type: 'string', default: '1000' },
+    only: { type: 'string', default: '' },
   },
 });
 const opts = {
-  duration: Number(args.duration), connections: Number(args.connections), pipelining: Number(args.pipelining),
-  rounds: Number(args.rounds), idle: Number(args.idle),
+  method: args.method === 'alternate' ? 'alternate' : 'duel', duration: Number(args.duration), connections: Number(args.connections),
+  pipelining: Number(args.pipelining), rounds: Number(args.rounds), idle: Number(args.idle), only: args.only,
 };
 
 const pin = hasTaskset() && cpus().length >= 2;
@@ -97,8 +108,11 @@ function stop(server: Running): Promise<void> {
 
 interface Sample { rps: number; p50: number; p99: number }
 
-async function load(url: string, duration = opts.duration, pipelining = opts.pipelining): Promise<Sample> {
-  const result = await autocannon({ url, connections: opts.connections, pipelining, duration });
+/** What one scenario sends: a path, and for some a method, headers and a body. */
+interface Shot { path: string; method?: 'GET' | 'POST'; headers?: Record<string, string>; body?: string | Buffer }
+
+async function load(url: string, duration = opts.duration, pipelining = opts.pipelining, shot?: Omit<Shot, 'path'>, connections = opts.connections): Promise<Sample> {
+  const result = await autocannon({ url, connections, pipelining, duration, method: shot?.method, headers: shot?.headers, body: shot?.body });
   if (result.errors || result.timeouts || result.non2xx) {
     throw new Error(`${url}: ${result.errors} errors, ${result.timeouts} timeouts, ${result.non2xx} non-2xx responses`);
   }
@@ -109,25 +123,69 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.le
 const medianSample = (xs: Sample[]): Sample => ({ rps: median(xs.map((x) => x.rps)), p50: median(xs.map((x) => x.p50)), p99: median(xs.map((x) => x.p99)) });
 
 /**
- * Each server warmed up once, then measured in alternation, A B B A A B...,
- * so that a drift of the machine's speed hits both alike. The ratio is the
- * median of the ratios of each round's two back-to-back runs.
+ * Each server warmed up once, then measured `opts.rounds` times, by
+ * `opts.method` (see the header). The ratio is the median of the rounds'.
  */
-async function compare(path: string, ours: Running, bare: Running): Promise<{ a: Sample; b: Sample; ratio: number }> {
-  await load(ours.url + path, 1);
-  await load(bare.url + path, 1);
+async function compare(shot: Shot, ours: Running, bare: Running, theirShot: Shot = shot): Promise<{ a: Sample; b: Sample; ratio: number }> {
+  const { path, ...rest } = shot;
+  const { path: theirPath, ...theirRest } = theirShot;
+  await load(ours.url + path, 1, opts.pipelining, rest);
+  await load(bare.url + theirPath, 1, opts.pipelining, theirRest);
   const a: Sample[] = [], b: Sample[] = [], ratios: number[] = [];
   for (let r = 0; r < opts.rounds; r++) {
-    const first = r % 2 === 0 ? ours : bare;
-    const x = await load(first.url + path);
-    const y = await load((first === ours ? bare : ours).url + path);
-    const [mine, theirs] = first === ours ? [x, y] : [y, x];
+    let mine: Sample, theirs: Sample;
+    if (opts.method === 'duel') {
+      // Both at once, half the connections each: together they load the core as one alone would.
+      const half = Math.max(1, Math.round(opts.connections / 2));
+      [mine, theirs] = await Promise.all([
+        load(ours.url + path, opts.duration, opts.pipelining, rest, half),
+        load(bare.url + theirPath, opts.duration, opts.pipelining, theirRest, half),
+      ]);
+    } else {
+      const runOurs = () => load(ours.url + path, opts.duration, opts.pipelining, rest);
+      const runBare = () => load(bare.url + theirPath, opts.duration, opts.pipelining, theirRest);
+      if (r % 2 === 0) {
+        mine = await runOurs();
+        theirs = await runBare();
+      } else {
+        theirs = await runBare();
+        mine = await runOurs();
+      }
+    }
     a.push(mine);
     b.push(theirs);
     ratios.push(mine.rps / theirs.rps);
   }
   return { a: medianSample(a), b: medianSample(b), ratio: median(ratios) };
 }
+
+/** A session cookie from `url`'s /count, so that the session row measures a known session, not a new one per request. */
+function sessionCookie(url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    httpGet(`${url}/count`, { agent: false }, (res) => {
+      res.resume();
+      const cookie = [res.headers['set-cookie'] ?? []].flat().find((c) => c.startsWith('session_id='));
+      if (cookie) resolve(cookie.split(';')[0]!);
+      else reject(new Error(`${url}/count set no session cookie`));
+    }).on('error', reject);
+  });
+}
+
+const UPLOAD = Buffer.from(
+  '--b\r\nContent-Disposition: form-data; name="title"\r\n\r\nholiday\r\n' +
+  `--b\r\nContent-Disposition: form-data; name="file"; filename="note.txt"\r\nContent-Type: text/plain\r\n\r\n${'x'.repeat(1000)}\r\n--b--\r\n`);
+
+/** The grown app's rows: [label, shot]. */
+const GROWN: [string, Shot][] = [
+  ['object as JSON', { path: '/json' }],
+  ['JSON body in and out (json_in + json_out)', { path: '/echo', method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"order":42,"items":["a","b","c"]}' }],
+  ['object as JSON (MethodDispatcher + json_out)', { path: '/items/7' }],
+  ["gzip'd HTML page (tools.gzip)", { path: '/page', headers: { 'accept-encoding': 'gzip' } }],
+  ['path arguments', { path: '/hello/ada' }],
+  ['404 page', { path: '/no/such/page' }],
+  ['a session (RAM)', { path: '/count' }],
+  ['small multipart upload', { path: '/upload', method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=b' }, body: UPLOAD }],
+];
 
 /** Opens `count` keep-alive connections, each sending a health check now and every 5 s, like a balancer. */
 async function holdIdle(port: number, count: number): Promise<{ sockets: Socket[]; stop: () => void; open: () => number }> {
@@ -184,7 +242,7 @@ const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFracti
 const row = (cells: string[]) => '| ' + cells.join(' | ') + ' |';
 
 async function main(): Promise<void> {
-  console.error(`bench: ${opts.duration} s x ${opts.rounds} rounds, ${opts.connections} connections, pipelining ${opts.pipelining}, ${pin ? 'servers on CPU 0, load on CPU 1' : 'not pinned'}; node ${process.version}`);
+  console.error(`bench: ${opts.method}, ${opts.duration} s x ${opts.rounds} rounds, ${opts.connections} connections, pipelining ${opts.pipelining}, ${pin ? 'servers on CPU 0, load on CPU 1' : 'not pinned'}; node ${process.version}`);
   const rows: string[][] = [];
   let failed = false;
   const guard = async (label: string, fn: () => Promise<void>) => {
@@ -196,20 +254,34 @@ async function main(): Promise<void> {
     }
   };
 
-  /** One side-by-side scenario: run.ts against a bare node:http script, on `path`. */
-  const sideBySide = (path: string, oursLabel: string, bareScript: string, bareLabel: string) => guard(`GET ${path}`, async () => {
-    const ours = await start('cherrypy run.ts', 'run.ts', path);
-    const bare = await start(bareLabel, bareScript, path);
-    try {
-      const { a, b, ratio } = await compare(path, ours, bare);
-      rows.push([`GET ${path}`, oursLabel, fmt(a.rps), fmt(a.p50, 1), fmt(a.p99, 1), fmt(ratio, 2) + 'x']);
-      rows.push([`GET ${path}`, bareLabel, fmt(b.rps), fmt(b.p50, 1), fmt(b.p99, 1), '1.00x']);
-    } finally {
-      await Promise.all([stop(ours), stop(bare)]);
-    }
-  });
-  await sideBySide('/', 'run.ts Landing', 'bench/baseline-hello.ts', 'bare node:http, same bytes');
-  await sideBySide('/logo.png', 'prod.conf staticfile', 'bench/baseline-static.ts', 'bare node:http stat + stream');
+  /** One side-by-side scenario: `ours` against a bare node:http script. */
+  const sideBySide = (label: string, shot: Shot, oursScript: string, oursLabel: string, bareScript: string, bareLabel: string, probe = shot.path) =>
+    guard(label, async () => {
+      const ours = await start('cherrypy', oursScript, probe);
+      const bare = await start(bareLabel, bareScript, probe);
+      try {
+        let theirShot = shot;
+        if (shot.path === '/count') {
+          // Each side keeps one session, under the cookie it issued (not a new session per request).
+          const [mine, theirs] = await Promise.all([sessionCookie(ours.url), sessionCookie(bare.url)]);
+          theirShot = { ...shot, headers: { cookie: theirs } };
+          shot = { ...shot, headers: { cookie: mine } };
+        }
+        const { a, b, ratio } = await compare(shot, ours, bare, theirShot);
+        rows.push([label, oursLabel, fmt(a.rps), fmt(a.p50, 1), fmt(a.p99, 1), fmt(ratio, 2) + 'x']);
+        rows.push([label, bareLabel, fmt(b.rps), fmt(b.p50, 1), fmt(b.p99, 1), '1.00x']);
+      } finally {
+        await Promise.all([stop(ours), stop(bare)]);
+      }
+    });
+  if (opts.only !== 'grown') {
+    await sideBySide('GET /', { path: '/' }, 'run.ts', 'run.ts Landing', 'bench/baseline-hello.ts', 'bare node:http, same bytes');
+    await sideBySide('GET /logo.png', { path: '/logo.png' }, 'run.ts', 'prod.conf staticfile', 'bench/baseline-static.ts', 'bare node:http stat + stream');
+  }
+  for (const [label, shot] of GROWN) {
+    await sideBySide(label, shot, 'bench/grown-app.ts', 'grown-app.ts', 'bench/baseline-grown.ts', 'bare node:http, same work', '/hello/probe');
+  }
+  if (opts.only === 'grown') return printRows(rows, failed);
 
   await guard('/healthcheck with idle connections', async () => {
     const ours = await start('cherrypy run.ts', 'run.ts');
@@ -234,6 +306,10 @@ async function main(): Promise<void> {
     rows.push(['idle RSS', 'after start, 1 s idle', '', fmt(median(rss), 1) + ' MB', '', median(rss) < 100 ? 'under 100 MB' : 'over 100 MB']);
   });
 
+  printRows(rows, failed);
+}
+
+function printRows(rows: string[][], failed: boolean): void {
   console.log(row(['scenario', 'server', 'req/s', 'p50 ms', 'p99 ms', 'ratio / target']));
   console.log(row(['---', '---', '---:', '---:', '---:', '---']));
   for (const r of rows) console.log(row(r));
