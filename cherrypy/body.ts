@@ -44,17 +44,17 @@ const received = new WeakMap<IncomingMessage, Buffer | Multipart | HTTPError>();
 let buffered = 0;
 
 /**
- * Reads `req`'s body within the limits above; resolves when it is complete or
- * has failed (the failure is answered later, by `readBody`). A multipart body
- * is parsed as it arrives (multipart.ts); its temporary files are removed
- * when `res` is over.
+ * Reads `req`'s body within the limits above, then calls `done` (once, also
+ * when it failed: the failure is answered later, by `readBody`). A multipart
+ * body is parsed as it arrives (multipart.ts); its temporary files are
+ * removed when `res` is over.
  */
-export function receiveBody(req: IncomingMessage, res: ServerResponse, settings: Settings): Promise<void> {
+export function receiveBody(req: IncomingMessage, res: ServerResponse, settings: Settings, done: () => void): void {
   const limit = settings['server.max_request_body_size'];
   const length = rawHeader(req, 'content-length');
   if (length !== undefined && Number(length) > limit) {
     received.set(req, tooLarge(limit));
-    return Promise.resolve();
+    return done();
   }
   let upload: MultipartReceiver | undefined;
   if (isMultipart(req)) {
@@ -62,55 +62,119 @@ export function receiveBody(req: IncomingMessage, res: ServerResponse, settings:
       upload = receiveMultipart(req, settings);
     } catch (err) {
       received.set(req, err as HTTPError);
-      return Promise.resolve();
+      return done();
     }
   }
-  const windowMs = settings['server.socket_timeout'] * 1000;
-  const minPerWindow = settings['server.min_body_rate'] * settings['server.socket_timeout'];
-  const cap = settings['server.max_buffered_body_size'];
-  return new Promise<void>((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0, atLastCheck = 0, done = false;
-    const check = setInterval(() => {
-      if (size - atLastCheck < minPerWindow || size === atLastCheck) {
-        finish(new HTTPError(408, `The request body arrived too slowly (under ${settings['server.min_body_rate']} bytes/s for ${settings['server.socket_timeout']} s)`));
-      }
-      atLastCheck = size;
-    }, windowMs);
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      buffered += chunk.length;
-      if (size > limit) return finish(tooLarge(limit));
-      if (buffered > cap) return finish(new HTTPError(503, 'Server busy: too many request bodies are arriving at once. Try again shortly.', { 'Retry-After': '1' }));
-      if (upload) upload.write(chunk);
-      else chunks.push(chunk);
-    };
-    const onEnd = () => {
-      if (!upload) return finish();
-      upload.end();
-      upload.result.then((parts) => {
-        res.once('close', () => void removeAll(parts.temporary));
-        finish(undefined, parts);
-      }, (err: HTTPError) => finish(err));
-    };
-    const onAborted = () => finish(new HTTPError(400, 'The client closed the connection while sending the body'));
+  new BodyReceiver(req, res, settings, upload, done);
+}
+
+/**
+ * One body being received. A class rather than closures: under tsx every
+ * named function made per request costs a property definition (esbuild's
+ * keepNames), and a POST should not pay for five of them.
+ */
+class BodyReceiver implements Watched {
+  due: number;
+  atLastCheck = 0;
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+  private finished = false;
+  private readonly limit: number;
+
+  constructor(
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly settings: Settings,
+    private readonly upload: MultipartReceiver | undefined,
+    private readonly done: () => void,
+  ) {
+    this.limit = settings['server.max_request_body_size'];
+    this.due = Date.now() + settings['server.socket_timeout'] * 1000;
+    this.onData = this.onData.bind(this);
+    this.onEnd = this.onEnd.bind(this);
+    this.onAborted = this.onAborted.bind(this);
+    watched.add(this);
+    startWatching();
     // An upload that fails part-way (too many parts, a field too large) is answered without reading the rest.
-    upload?.result.catch((err: HTTPError) => finish(err));
-    function finish(err?: HTTPError, parts?: Multipart) {
-      if (done) return;
-      done = true;
-      clearInterval(check);
-      buffered -= size;
-      req.off('data', onData).off('end', onEnd).off('error', onAborted).off('aborted', onAborted);
-      if (err) {
-        req.pause();
-        upload?.abort();
-      }
-      received.set(req, err ?? parts ?? Buffer.concat(chunks, size));
-      resolve();
+    upload?.result.catch((err: HTTPError) => this.finish(err));
+    req.on('data', this.onData).on('end', this.onEnd).on('error', this.onAborted).on('aborted', this.onAborted);
+  }
+
+  /** Called by the watcher every socket_timeout: at least min_body_rate bytes per second since the last check, or 408. */
+  check(): void {
+    const { settings } = this;
+    const window = settings['server.socket_timeout'];
+    if (this.size - this.atLastCheck < settings['server.min_body_rate'] * window || this.size === this.atLastCheck) {
+      return this.finish(new HTTPError(408, `The request body arrived too slowly (under ${settings['server.min_body_rate']} bytes/s for ${window} s)`));
     }
-    req.on('data', onData).on('end', onEnd).on('error', onAborted).on('aborted', onAborted);
-  });
+    this.atLastCheck = this.size;
+    this.due += window * 1000;
+  }
+
+  private onData(chunk: Buffer): void {
+    this.size += chunk.length;
+    buffered += chunk.length;
+    if (this.size > this.limit) return this.finish(tooLarge(this.limit));
+    if (buffered > this.settings['server.max_buffered_body_size']) {
+      return this.finish(new HTTPError(503, 'Server busy: too many request bodies are arriving at once. Try again shortly.', { 'Retry-After': '1' }));
+    }
+    if (this.upload) this.upload.write(chunk);
+    else this.chunks.push(chunk);
+  }
+
+  private onEnd(): void {
+    const { upload } = this;
+    if (!upload) return this.finish();
+    upload.end();
+    upload.result.then((parts) => {
+      this.res.once('close', () => void removeAll(parts.temporary));
+      this.finish(undefined, parts);
+    }, (err: HTTPError) => this.finish(err));
+  }
+
+  private onAborted(): void {
+    this.finish(new HTTPError(400, 'The client closed the connection while sending the body'));
+  }
+
+  private finish(err?: HTTPError, parts?: Multipart): void {
+    if (this.finished) return;
+    this.finished = true;
+    watched.delete(this);
+    buffered -= this.size;
+    const { req } = this;
+    req.off('data', this.onData).off('end', this.onEnd).off('error', this.onAborted).off('aborted', this.onAborted);
+    if (err) {
+      req.pause();
+      this.upload?.abort();
+    }
+    received.set(req, err ?? parts ?? (this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size)));
+    this.done();
+  }
+}
+
+/**
+ * Bodies being received, checked for their rate by one timer for all of them
+ * (a timer per request would cost every POST a timer to set and clear; most
+ * bodies arrive whole before the first check).
+ */
+interface Watched { due: number; atLastCheck: number; check(): void }
+const watched = new Set<Watched>();
+/** How often the rate of the bodies in flight is looked at (each against its own socket_timeout window). */
+const WATCH_MS = 100;
+let watcher: NodeJS.Timeout | undefined;
+
+function startWatching(): void {
+  if (watcher) return;
+  watcher = setInterval(() => {
+    if (watched.size === 0) {
+      clearInterval(watcher);
+      watcher = undefined;
+      return;
+    }
+    const now = Date.now();
+    for (const watch of watched) if (watch.due <= now) watch.check();
+  }, WATCH_MS);
+  watcher.unref();
 }
 
 /** Bytes held by bodies being received now (for tests and health checks). */

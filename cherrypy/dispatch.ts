@@ -75,6 +75,9 @@ export interface Resolution {
   /** What each name led to, and each reached object's `default`, when this was worked out. */
   values: unknown[];
   defaults: unknown[];
+  /** For an answer that depends on the method (MethodDispatcher): the method, and the member that answered it. */
+  method?: string;
+  member?: { owner: object; name: string; value: unknown };
 }
 
 function translate(segment: string): string | undefined {
@@ -138,7 +141,8 @@ const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'
  *   '/api/items': { 'request.dispatch': new cherrypy.dispatch.MethodDispatcher() }
  */
 export class MethodDispatcher implements Dispatcher {
-  readonly cacheable: boolean = false; // the answer depends on the method too
+  // The answer depends on the method too: the pipeline reuses it for requests of the same method (Resolution.method).
+  readonly cacheable: boolean = true;
   find(root: object, segments: readonly string[], _endsWithSlash: boolean, method: string): Resolution {
     const names = segments.map(translate);
     const values: unknown[] = [root];
@@ -156,6 +160,8 @@ export class MethodDispatcher implements Dispatcher {
         throw new HTTPError(405, `Method ${method} is not allowed here`, { Allow: allowed.join(', ') });
       }
       resolution.found = { ...found(resource, name, handler, segments.slice(i), false, values.slice(0, i + 1) as object[]), exposedForGood: true };
+      resolution.method = method;
+      resolution.member = { owner: resource, name, value: handler };
       break;
     }
     return resolution;
@@ -185,10 +191,11 @@ export function stillHolds(root: object, resolution: Resolution): boolean {
   for (let i = 0; i < names.length; i++) {
     if (lookUp(values[i], names[i]) !== values[i + 1]) return false;
   }
-  for (let i = 0; i < values.length; i++) {
+  for (let i = 0; i < defaults.length; i++) {
     if (lookUp(values[i], 'default') !== defaults[i]) return false;
   }
-  return true;
+  const member = resolution.member;
+  return member === undefined || lookUp(member.owner, member.name) === member.value;
 }
 
 /**

@@ -25,7 +25,12 @@ export class HTTPError extends Error {
     if (!Number.isInteger(status) || status < 400 || status > 599) {
       throw new RangeError(`HTTPError status must be 400-599, got ${status}`);
     }
+    // An HTTP error is an answer, not a bug: its stack is never shown, and capturing one costs
+    // more than the rest of a 404 (a client asking for missing pages should be cheap).
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(message ?? defaultMessage(status));
+    Error.stackTraceLimit = limit;
     this.name = 'HTTPError';
     this.status = status;
     this.headers = headers;
@@ -47,7 +52,10 @@ export class HTTPRedirect extends Error {
     if (!Number.isInteger(status) || status < 300 || status > 399) {
       throw new RangeError(`HTTPRedirect status must be 300-399, got ${status}`);
     }
+    const limit = Error.stackTraceLimit; // no stack, as for HTTPError
+    Error.stackTraceLimit = 0;
     super(`${status} redirect to ${url}`);
+    Error.stackTraceLimit = limit;
     this.name = 'HTTPRedirect';
     this.status = status;
     // CR and LF would split the header (CherryPy drops them too); a location

@@ -149,7 +149,7 @@ function dispatch(host: Host, request: Request, response: Response, route: Route
   let resolution = route.resolution;
   if (dispatcher && !dispatcher.cacheable) {
     resolution = dispatcher.find(app.root, route.below, endsWithSlash, request.method);
-  } else if (!resolution || !stillHolds(app.root, resolution)) {
+  } else if (!resolution || (resolution.method !== undefined && resolution.method !== request.method) || !stillHolds(app.root, resolution)) {
     resolution = dispatcher ? dispatcher.find(app.root, route.below, endsWithSlash, request.method) : findHandler(app.root, route.below, endsWithSlash);
     route.resolution = resolution;
     route.settings = undefined;

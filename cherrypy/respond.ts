@@ -143,13 +143,14 @@ export function send(ex: Exchange, body: unknown): void {
   res.strictContentLength = true;
   cutWhenStalled(ex);
   if (fromDisk) host.release(res);
-  const done = (err: NodeJS.ErrnoException | null | undefined) => {
-    if (err && err.code !== 'ERR_STREAM_PREMATURE_CLOSE') {
-      host.log.error(`${request.method} ${request.path}: response stream failed: ${err.stack ?? err.message}`);
-    }
-  };
-  if (gzip) pipeline(stream, gzip, res, done);
-  else pipeline(stream, res, done);
+  if (gzip) pipeline(stream, gzip, res, (err) => streamEnded(ex, err));
+  else pipeline(stream, res, (err) => streamEnded(ex, err));
+}
+
+function streamEnded({ host, request }: Exchange, err: NodeJS.ErrnoException | null | undefined): void {
+  if (err && err.code !== 'ERR_STREAM_PREMATURE_CLOSE') {
+    host.log.error(`${request.method} ${request.path}: response stream failed: ${err.stack ?? err.message}`);
+  }
 }
 
 /** Cuts the connection when the response makes no progress for socket_timeout (a client that stopped reading). */
@@ -203,18 +204,19 @@ export function fail(ex: Exchange, err: unknown): void {
     res.destroy();
     return;
   }
-  const onError = (again: unknown) => {
-    // The error response itself could not go out (a bad header from a tool): cut the connection.
-    host.log.error(`${request.method} ${request.path}: the error response failed too: ${describe(again)}`);
-    res.destroy();
-  };
   try {
     const before = runHooks(ex.plan.before_error_response, request, ex.response);
-    if (before) before.then(() => respondWithError(ex, err), (again: unknown) => onError(again)).catch(onError);
+    if (before) before.then(() => respondWithError(ex, err)).catch((again: unknown) => failedAgain(ex, again));
     else respondWithError(ex, err);
   } catch (again) {
-    onError(again);
+    failedAgain(ex, again);
   }
+}
+
+/** The error response itself could not go out (a bad header from a tool): cut the connection. */
+function failedAgain({ host, request, res }: Exchange, again: unknown): void {
+  host.log.error(`${request.method} ${request.path}: the error response failed too: ${describe(again)}`);
+  res.destroy();
 }
 
 function respondWithError(ex: Exchange, err: unknown): void {

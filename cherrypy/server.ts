@@ -151,7 +151,7 @@ export class Server implements Host {
       if (announcesBody(req)) {
         // The body first, holding no slot (body.ts); then the request queues for a slot like any other.
         this.track(job);
-        receiveBody(req, res, this.settings).then(() => {
+        receiveBody(req, res, this.settings, () => {
           if (!job.done) this.admit(job);
         });
         return;

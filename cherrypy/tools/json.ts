@@ -8,6 +8,7 @@
 import { HTTPError } from '../errors.ts';
 import { Tool } from '../hooks.ts';
 import { readBody, takesBody } from '../body.ts';
+import type { Response } from '../request.ts';
 
 export const json_in = new Tool('before_request_body', (_, { request }) => {
   if (!takesBody(request.method)) return;
@@ -27,16 +28,17 @@ export const json_in = new Tool('before_request_body', (_, { request }) => {
   }
 }, { priority: 30, context: false });
 
+function encodeJson(response: Response, value: unknown): string {
+  response.headers['Content-Type'] ??= 'application/json';
+  return JSON.stringify(value ?? null);
+}
+
 export const json_out = new Tool('before_handler', (_, { request, response }) => {
   const inner = request.handler;
   if (inner === null) return;
-  const encode = (value: unknown) => {
-    response.headers['Content-Type'] ??= 'application/json';
-    return JSON.stringify(value ?? null);
-  };
   request.handler = () => {
     const value = inner();
     return value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function'
-      ? Promise.resolve(value).then(encode) : encode(value);
+      ? Promise.resolve(value).then((resolved) => encodeJson(response, resolved)) : encodeJson(response, value);
   };
 }, { priority: 30, context: false });
