@@ -78,6 +78,8 @@ export interface Resolution {
   /** For an answer that depends on the method (MethodDispatcher): the method, and the member that answered it. */
   method?: string;
   member?: { owner: object; name: string; value: unknown };
+  /** The methods the resource answers, for the Allow header of every response (MethodDispatcher, as CherryPy). */
+  allow?: string;
 }
 
 function translate(segment: string): string | undefined {
@@ -134,8 +136,8 @@ const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'
  * the deepest object that has a method named after an HTTP method (`GET`,
  * `PUT`, ...); the request's method picks the handler (HEAD falls back to GET),
  * and the segments left over are its positional arguments, with the same rules
- * as the default dispatcher. A method the resource lacks is a 405 with an
- * `Allow` header listing those it has. The methods need no `@expose`: the
+ * as the default dispatcher. Every response says in `Allow` which methods the
+ * resource has (as CherryPy's); a method it lacks is a 405. The methods need no `@expose`: the
  * resource as a whole is what the config exposes here.
  *
  *   '/api/items': { 'request.dispatch': new cherrypy.dispatch.MethodDispatcher() }
@@ -151,9 +153,10 @@ export class MethodDispatcher implements Dispatcher {
     for (let i = values.length - 1; i >= 0; i--) {
       const resource = values[i];
       if (resource === null || typeof resource !== 'object') continue;
-      const allowed = HTTP_METHODS.filter((m) => typeof (resource as Record<string, unknown>)[m] === 'function');
+      const allowed: string[] = HTTP_METHODS.filter((m) => typeof (resource as Record<string, unknown>)[m] === 'function');
       if (allowed.length === 0) continue;
-      if (allowed.includes('GET') && !allowed.includes('HEAD')) allowed.splice(1, 0, 'HEAD');
+      if (allowed.includes('GET') && !allowed.includes('HEAD')) allowed.push('HEAD');
+      allowed.sort(); // as CherryPy lists them
       const name = method === 'HEAD' && typeof (resource as Record<string, unknown>).HEAD !== 'function' ? 'GET' : method;
       const handler = (resource as Record<string, unknown>)[name];
       if (typeof handler !== 'function' || !(HTTP_METHODS as readonly string[]).includes(name)) {
@@ -162,6 +165,7 @@ export class MethodDispatcher implements Dispatcher {
       resolution.found = { ...found(resource, name, handler, segments.slice(i), false, values.slice(0, i + 1) as object[]), exposedForGood: true };
       resolution.method = method;
       resolution.member = { owner: resource, name, value: handler };
+      resolution.allow = allowed.join(', ');
       break;
     }
     return resolution;

@@ -166,6 +166,7 @@ function dispatch(host: Host, request: Request, response: Response, route: Route
     request.handler = () => { throw new NotFound(request.path); };
     return;
   }
+  if (resolution.allow) response.headers['Allow'] = resolution.allow;
   request.is_index = found.is_index;
   if (found.args.length) request.args = found.args.slice(); // a copy: the handler may change it
   const { handler, owner, runsLater } = found;
