@@ -177,11 +177,6 @@ function startWatching(): void {
   watcher.unref();
 }
 
-/** Bytes held by bodies being received now (for tests and health checks). */
-export function bufferedBodyBytes(): number {
-  return buffered;
-}
-
 /** Fills request.body (and params or json) from what receiveBody got; throws the HTTP error to answer. */
 export function readBody(request: Request): void {
   if (request.body !== undefined) return; // read already (json_in reads it first)

@@ -42,7 +42,7 @@ export type EngineState = 'STOPPED' | 'STARTING' | 'STARTED' | 'STOPPING' | 'EXI
 export const tree = new Tree();
 
 /** Thrown by engine.start() when a `start` listener failed (the port was never bound). */
-export class StartError extends Error {}
+class StartError extends Error {}
 
 class Engine extends Bus {
   state: EngineState = 'STOPPED';

@@ -64,7 +64,7 @@ export function isMultipart(req: IncomingMessage): boolean {
 }
 
 /** A file name as a bare name: the last segment of whatever path the client sent, without control characters. */
-export function safeFilename(name: string | undefined): string {
+function safeFilename(name: string | undefined): string {
   return (name ?? '').split(/[/\\]/).pop()!.replace(/[\x00-\x1f\x7f]/g, '').replace(/^\.+$/, '').slice(0, 255);
 }
 

@@ -30,7 +30,7 @@ import { checkArguments, findHandler, stillHolds, type Resolution } from './disp
 import { readBody, takesBody } from './body.ts';
 import { Request, Response, inContext } from './request.ts';
 import { fail, send } from './respond.ts';
-import { runHooks, type HookPoint } from './hooks.ts';
+import { runHooks, type Hook, type HookPoint } from './hooks.ts';
 import { Exchange, type Host } from './exchange.ts';
 import { debug } from './debug.ts';
 import type { Application, PathConfig } from './app.ts';
@@ -59,7 +59,7 @@ export interface Route {
 const ROUTE_CACHE_SIZE = 1000;
 
 /** Splits and decodes a request target's path; throws 400 for what cannot be a path. */
-export function parsePath(target: string): { path: string; segments: string[] } {
+function parsePath(target: string): { path: string; segments: string[] } {
   let path = target;
   // `OPTIONS *` asks about the server as a whole: nothing in the app answers it (CherryPy: 404 too).
   if (path === '*') throw new NotFound('*');
@@ -136,7 +136,7 @@ export function handleRequest(host: Host, req: IncomingMessage, res: ServerRespo
     return ex;
   }
   const ending = ex.plan.on_end_request;
-  if (ending.length) ex.res.once('close', () => void runHooks(ending, request, ex.response)?.catch((err: unknown) => logHookError(ex, err)));
+  if (ending.length) ex.res.once('close', () => runAfterResponse(ex, ending));
   run(ex, 0);
   return ex;
 }
@@ -237,12 +237,16 @@ function callHandler(ex: Exchange): Promise<void> | undefined {
 
 function finalize(ex: Exchange): undefined {
   send(ex, ex.response.body);
-  const plan = ex.plan;
-  if (plan.on_end_resource.length) void runHooks(plan.on_end_resource, ex.request, ex.response)?.catch((err: unknown) => logHookError(ex, err));
+  if (ex.plan.on_end_resource.length) runAfterResponse(ex, ex.plan.on_end_resource);
   return undefined;
 }
 
-/** A hook that fails after the response went out can only be logged. */
-function logHookError(ex: Exchange, err: unknown): void {
-  ex.host.log.error(`${ex.request.method} ${ex.request.path}: a hook failed after the response: ${err instanceof Error ? err.stack : String(err)}`);
+/** Runs hooks once the response went out: a failure, sync or async, can only be logged (never a crash, never a cut). */
+function runAfterResponse(ex: Exchange, list: readonly Hook[]): void {
+  const log = (err: unknown) => ex.host.log.error(`${ex.request.method} ${ex.request.path}: a hook failed after the response: ${err instanceof Error ? err.stack : String(err)}`);
+  try {
+    runHooks(list, ex.request, ex.response)?.catch(log);
+  } catch (err) {
+    log(err);
+  }
 }

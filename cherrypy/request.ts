@@ -244,7 +244,7 @@ export function currentRequest(name = 'request'): Request {
  * An object that stands for `pick(the current request's context)`: reading or
  * setting a property acts on the current request's object.
  */
-export function contextProxy<T extends object>(pick: (c: Context) => T, name: string): T {
+function contextProxy<T extends object>(pick: (c: Context) => T, name: string): T {
   const current = (): T => {
     const context = synchronous ?? storage.getStore();
     if (!context) currentRequest(name); // throws the clear error

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import * as cherrypy from '../index.ts';
-import { serve } from '../testing.ts';
+import { serve, until } from '../testing.ts';
 
 const projectDir = fileURLToPath(new URL('../..', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'cp-extend-'));
@@ -29,6 +29,8 @@ cherrypy.tools.later = new cherrypy.Tool('before_handler', async ({ ms }) => {
   await sleep(ms);
   seen.push('later');
 }, { priority: 10, args: { ms: 20 } });
+cherrypy.tools.late_failure = new cherrypy.Tool('on_end_resource', () => { throw new Error('late hook broke'); });
+cherrypy.tools.end_failure = new cherrypy.Tool('on_end_request', async () => { throw new Error('end hook broke'); });
 cherrypy.tools.shout = new cherrypy.Tool('before_finalize', (_, { response }) => {
   if (typeof response.body === 'string') response.body = response.body.toUpperCase();
 });
@@ -37,6 +39,8 @@ declare module '../hooks.ts' {
   interface Tools {
     login: typeof login;
     later: cherrypy.Tool<{ ms: number }>;
+    late_failure: cherrypy.Tool;
+    end_failure: cherrypy.Tool;
     shout: cherrypy.Tool;
   }
 }
@@ -133,6 +137,15 @@ describe('extend: custom tools', () => {
     } as cherrypy.AppConfig, { defaults: true, global: { 'tools.trailing_slash.on': false } });
   });
   after(() => site.close());
+
+  it('a hook that fails after the response went out is logged; the response stands and the server serves on', async () => {
+    const failing = await serve(new Root(), '/', { '/': { 'tools.late_failure.on': true, 'tools.end_failure.on': true } } as cherrypy.AppConfig, { defaults: true });
+    const res = await failing.get('/');
+    expect([res.status, res.body]).to.deep.equal([200, 'home']);
+    await until(() => failing.logs.errors.join('\n').includes('end hook broke'));
+    expect(failing.logs.errors.join('\n')).to.contain('a hook failed after the response: Error: late hook broke');
+    expect((await failing.get('/')).status).to.equal(200);
+  });
 
   it('a login tool switched on for a path answers with its redirect, and lets members through', async () => {
     const away = await site.get('/account/');

@@ -20,7 +20,7 @@ export const allow = new Tool('on_start_resource', (_, { request }) => {
   }
 }, { context: false });
 
-export function setResponseHeaders(request: Request, response: Response): void {
+function setResponseHeaders(request: Request, response: Response): void {
   const headers = response.headers;
   const listed = new Map<string, string>(); // lower-case name -> the spelling first listed
   for (const [name, value] of request.config['tools.response_headers.headers']) {

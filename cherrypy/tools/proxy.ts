@@ -12,7 +12,7 @@ function firstValue(request: Request, name: string): string | undefined {
   return (Array.isArray(value) ? value[0] : value)?.split(',')[0]!.trim() || undefined;
 }
 
-export function applyProxy(request: Request): void {
+function applyProxy(request: Request): void {
   const s = request.config;
   const schemeHeader = s['tools.proxy.scheme'];
   let scheme = firstValue(request, schemeHeader);
