@@ -24,6 +24,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isMultipart, receiveMultipart, removeAll, type Multipart, type MultipartReceiver } from './multipart.ts';
 import { HTTPError } from './errors.ts';
+import { bag } from './bag.ts';
 import { addAll, rawHeader, type Request } from './request.ts';
 import type { Settings } from './config.ts';
 
@@ -205,6 +206,6 @@ function parseBody(request: Request): void {
   const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   const body = request.body!;
   if (type === 'application/x-www-form-urlencoded') {
-    request.bodyParams = addAll(Object.create(null), new URLSearchParams(body.toString('utf8')));
+    request.bodyParams = addAll(bag(), new URLSearchParams(body.toString('utf8')));
   }
 }

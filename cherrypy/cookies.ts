@@ -18,6 +18,8 @@
  * values are percent-encoded where they hold what a cookie may not.
  */
 
+import { bag } from './bag.ts';
+
 /** Cookie names: RFC 9110 tokens. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** What a cookie value may hold without encoding (RFC 6265 cookie-octet). */
@@ -27,7 +29,7 @@ const ATTRIBUTE = /^[^\x00-\x1f\x7f;]*$/;
 
 /** Parses Cookie header values into name -> value; never throws. */
 export function parseCookies(header: string | string[] | undefined): Record<string, string> {
-  const cookies: Record<string, string> = Object.create(null);
+  const cookies = bag<string>();
   if (header === undefined) return cookies;
   for (const line of Array.isArray(header) ? header : [header]) {
     for (const pair of line.split(';')) {

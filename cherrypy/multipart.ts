@@ -24,6 +24,7 @@ import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import busboy from 'busboy';
 import { HTTPError } from './errors.ts';
+import { bag } from './bag.ts';
 import type { Settings } from './config.ts';
 import type { Params } from './request.ts';
 
@@ -81,7 +82,7 @@ export interface MultipartReceiver {
 
 /** Starts parsing `req`'s multipart body; throws 400 when it has no usable boundary. */
 export function receiveMultipart(req: IncomingMessage, settings: Settings): MultipartReceiver {
-  const parsed: Multipart = { fields: Object.create(null), files: Object.create(null), temporary: [] };
+  const parsed: Multipart = { fields: bag(), files: bag(), temporary: [] };
   const memoryLimit = settings['server.multipart_memory_size'];
   const dir = settings['server.multipart_tmp_dir'] || tmpdir();
   let parser: busboy.Busboy;

@@ -23,11 +23,14 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Settings } from './config.ts';
 import { CookieJar, parseCookies } from './cookies.ts';
+import { bag } from './bag.ts';
 import type { UploadedFile } from './multipart.ts';
 
 export type Params = Record<string, string | string[]>;
 
 const NO_ARGS = Object.freeze([]) as unknown as string[];
+/** What `request.files` is without an upload: empty, shared, and frozen so that nobody adds to it. */
+const NO_FILES = Object.freeze(bag<UploadedFile>());
 
 export class Request {
   /** The URL path as the client sent it (still percent-encoded), without the query. */
@@ -61,7 +64,7 @@ export class Request {
   /** The user an authentication tool (auth_basic) accepted. */
   login: string | undefined = undefined;
   /** Files of a multipart/form-data body, by field name (several under one name: an array). */
-  files: Record<string, UploadedFile | UploadedFile[]> = Object.create(null);
+  files: Record<string, UploadedFile | UploadedFile[]> = NO_FILES;
   // Worked out on first use: most handlers never ask.
   private parsedParams: Params | undefined = undefined;
   private parsedCookies: Record<string, string> | undefined = undefined;
@@ -127,7 +130,7 @@ export class Request {
   /** Query string and form body parameters; a repeated key gives an array (query values first). */
   get params(): Params {
     if (this.parsedParams === undefined) {
-      const params: Params = Object.create(null);
+      const params: Params = bag();
       if (this.query_string) addAll(params, new URLSearchParams(this.query_string));
       if (this.bodyParams) for (const [k, v] of Object.entries(this.bodyParams)) for (const one of [v].flat()) add(params, k, one);
       this.parsedParams = params;
