@@ -49,6 +49,8 @@ export interface ToolContext { request: Request; response: Response }
 export type ToolCallback<A> = (args: A, context: ToolContext) => unknown;
 
 export interface ToolOptions<A> {
+  /** Registers the tool in `cherrypy.tools` under this name at once (the same as assigning it there). */
+  name?: string;
   /** Lower runs first; CherryPy's default is 50. */
   priority?: number;
   /** The arguments and their defaults; a value from config must have its default's type. */
@@ -106,6 +108,7 @@ export const Tool = function Tool<A extends object>(point: HookPoint, callback: 
     hooks: { value: (options.hooks ?? []).map((h) => ({ ...h, priority: h.priority ?? 50 })) },
     name: { value: '', writable: true },
   });
+  if (options.name !== undefined) (tools as unknown as Record<string, unknown>)[options.name] = tool;
   return tool;
 } as unknown as ToolConstructor;
 

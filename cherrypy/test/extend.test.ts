@@ -31,9 +31,9 @@ cherrypy.tools.later = new cherrypy.Tool('before_handler', async ({ ms }) => {
 }, { priority: 10, args: { ms: 20 } });
 cherrypy.tools.late_failure = new cherrypy.Tool('on_end_resource', () => { throw new Error('late hook broke'); });
 cherrypy.tools.end_failure = new cherrypy.Tool('on_end_request', async () => { throw new Error('end hook broke'); });
-cherrypy.tools.shout = new cherrypy.Tool('before_finalize', (_, { response }) => {
+new cherrypy.Tool('before_finalize', (_, { response }) => {
   if (typeof response.body === 'string') response.body = response.body.toUpperCase();
-});
+}, { name: 'shout' }); // registered by its name option
 
 declare module '../hooks.ts' {
   interface Tools {
