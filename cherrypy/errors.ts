@@ -94,9 +94,22 @@ export function escapeHtml(text: string): string {
 
 /** The small HTML page sent for every error status; every value in it is escaped. */
 export function errorPage(status: number, message: string, traceback?: string): string {
+  const key = traceback ? undefined : `${status} ${message}`;
+  const known = key === undefined ? undefined : pages.get(key);
+  if (known !== undefined) return known;
   const title = `${status} ${reasonPhrase(status)}`;
   const trace = traceback ? `\n<pre id="traceback">${escapeHtml(traceback)}</pre>` : '';
-  return '<!DOCTYPE html>\n<html>\n<head><meta charset="utf-8"><title>' + escapeHtml(title) +
+  const page = '<!DOCTYPE html>\n<html>\n<head><meta charset="utf-8"><title>' + escapeHtml(title) +
     '</title></head>\n<body>\n<h2>' + escapeHtml(title) + '</h2>\n<p>' + escapeHtml(message) +
     '</p>' + trace + '\n</body>\n</html>\n';
+  if (key !== undefined) {
+    // The same few errors come again and again (a scanner asking for /wp-login.php): keep their pages.
+    if (pages.size >= PAGE_CACHE_SIZE) pages.clear();
+    pages.set(key, page);
+  }
+  return page;
 }
+
+/** Error pages without a traceback, by status and message; starts over past PAGE_CACHE_SIZE. */
+const pages = new Map<string, string>();
+const PAGE_CACHE_SIZE = 256;
