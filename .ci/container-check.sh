@@ -27,13 +27,18 @@ echo "container check: ./run.sh on host port $port"
 HOST_PORT=$port ./run.sh </dev/null >"$work/run.log" 2>&1 &
 run_pid=$!
 
-# Build and in-image tests come first; allow them a few minutes.
-for i in $(seq 1 300); do
-  if curl -fsS "http://127.0.0.1:$port/healthcheck" >/dev/null 2>&1; then break; fi
-  kill -0 "$run_pid" 2>/dev/null || fail "run.sh exited before serving"
-  sleep 1
-  [ "$i" = 300 ] && fail "no answer on /healthcheck after 300 s"
-done
+# Waits for the run.sh started as $run_pid to serve: the build and the in-image tests come
+# first, so it is allowed a few minutes.
+wait_for_serving() {
+  for i in $(seq 1 300); do
+    if curl -fsS "http://127.0.0.1:$port/healthcheck" >/dev/null 2>&1; then return 0; fi
+    kill -0 "$run_pid" 2>/dev/null || fail "$1: run.sh exited before serving"
+    sleep 1
+  done
+  fail "$1: no answer on /healthcheck after 300 s"
+}
+wait_for_serving "the checkout"
+
 grep -q "passing" "$work/run.log" || fail "the tests did not run in the image"
 grep -q "All files" "$work/run.log" || fail "no coverage table from /testing.sh"
 
@@ -98,12 +103,7 @@ sed -i "s|^import \* as cherrypy from './cherrypy/index.ts';|&\nimport { Greeter
 grep -q "greet = new Greeter()" "$grown/run.ts" || fail "could not add the module to run.ts for the check"
 NAME=cherrypy-grown HOST_PORT=$port "$grown/run.sh" </dev/null >"$work/run.log" 2>&1 &
 run_pid=$!
-for i in $(seq 1 300); do
-  if curl -fsS "http://127.0.0.1:$port/healthcheck" >/dev/null 2>&1; then break; fi
-  kill -0 "$run_pid" 2>/dev/null || fail "the grown clone's run.sh exited before serving"
-  sleep 1
-  [ "$i" = 300 ] && fail "the grown clone: no answer on /healthcheck after 300 s"
-done
+wait_for_serving "the grown clone"
 grep -q "open http://localhost:$port/" "$work/run.log" || fail "run.sh did not say which URL to open"
 [ "$(curl -fsS "http://127.0.0.1:$port/static/hello.txt")" = "static hello" ] || fail "the grown clone's /static/hello.txt"
 [ "$(curl -fsS "http://127.0.0.1:$port/greet/hello/ada")" = "Hello ada" ] || fail "the grown clone's /greet/hello/ada"
