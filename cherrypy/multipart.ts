@@ -26,7 +26,7 @@ import busboy from 'busboy';
 import { HTTPError } from './errors.ts';
 import { bag } from './bag.ts';
 import type { Settings } from './config.ts';
-import type { Params } from './request.ts';
+import { rawHeader, type Params } from './request.ts';
 
 /** One uploaded file (`cherrypy.request.files.NAME`). */
 export class UploadedFile {
@@ -61,7 +61,7 @@ export interface Multipart {
 }
 
 export function isMultipart(req: IncomingMessage): boolean {
-  return /^multipart\/form-data\b/i.test(req.headers['content-type'] ?? '');
+  return /^multipart\/form-data\b/i.test(rawHeader(req, 'content-type') ?? '');
 }
 
 /** A file name as a bare name: the last segment of whatever path the client sent, without control characters. */

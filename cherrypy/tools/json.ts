@@ -7,7 +7,7 @@
  */
 import { HTTPError } from '../errors.ts';
 import { Tool } from '../hooks.ts';
-import { readBody, takesBody } from '../body.ts';
+import { mediaType, readBody, takesBody } from '../body.ts';
 import type { Response } from '../request.ts';
 
 export const json_in = new Tool('before_request_body', (_, { request }) => {
@@ -15,7 +15,7 @@ export const json_in = new Tool('before_request_body', (_, { request }) => {
   readBody(request);
   const body = request.body!;
   if (body.length === 0) return;
-  const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  const type = mediaType(request.raw);
   if (type !== 'application/json' && !type.endsWith('+json')) {
     throw new HTTPError(415, 'Expected a JSON body (Content-Type: application/json)');
   }
