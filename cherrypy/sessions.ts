@@ -36,6 +36,12 @@ export interface SessionStorage {
   delete(id: string): Promise<void>;
   /** Takes the session's lock, waiting for it; resolves with the function that releases it. */
   lock(id: string): Promise<() => Promise<void>>;
+  /**
+   * Optional: reads, changes (`apply`) and writes a session as one step that
+   * no other update can interleave with (a store that can do this cheaply: in
+   * memory, Redis's transactions). Without it, the update is done under lock().
+   */
+  update?(id: string, apply: (stored: SessionData | undefined) => SessionData, expires: number): Promise<void>;
   /** Removes expired sessions (called every `clean_freq` minutes). */
   clean(now: number): Promise<void>;
 }
@@ -89,6 +95,13 @@ export class RamStorage implements SessionStorage {
 
   lock(id: string) {
     return this.locks.acquire(id);
+  }
+
+  /** In memory the read, the change and the write happen without an await between them: nothing can interleave. */
+  async update(id: string, apply: (stored: SessionData | undefined) => SessionData, expires: number) {
+    const entry = this.sessions.get(id);
+    const data = apply(entry ? JSON.parse(entry.data) as SessionData : undefined);
+    this.sessions.set(id, { data: JSON.stringify(data), expires });
   }
 
   async clean(now: number) {
@@ -284,6 +297,15 @@ export class Session {
       }
       if (this.release) {
         await storage.save(this.id, this.data, expires);
+        return;
+      }
+      const fresh = this.regeneratedFrom !== undefined; // under a new id: nothing stored to merge with
+      if (storage.update) {
+        await storage.update(this.id, (stored) => {
+          const data = stored && !fresh ? stored : { ...this.data };
+          if (stored && !fresh) this.applyChanges(data);
+          return data;
+        }, expires);
         return;
       }
       const release = await storage.lock(this.id);

@@ -199,6 +199,19 @@ describe('state: sessions in files, with early locking', () => {
   });
 });
 
+describe('state: sessions in files, with implicit locking', () => {
+  it('merges the keys concurrent requests changed, under the file lock', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cp-sessions-implicit-'));
+    const site = await serve(new Shop(), '/', {
+      '/': { 'tools.sessions.on': true, 'tools.sessions.storage_class': 'file', 'tools.sessions.storage_path': dir, 'tools.json_out.on': true },
+    } as cherrypy.AppConfig, { defaults: true, global: { 'tools.trailing_slash.on': false } });
+    const cookie = `session_id=${idOf(await site.get('/show'))}`;
+    await Promise.all([site.get('/slowSet/a/80', { Cookie: cookie }), site.get('/slowSet/b/10', { Cookie: cookie })]);
+    expect(JSON.parse((await site.get('/show', { Cookie: cookie })).body).keys).to.deep.equal(['a', 'b']);
+    expect(readdirSync(dir).filter((f) => f.endsWith('.lock'))).to.deep.equal([]); // every lock released
+  });
+});
+
 describe('state: file uploads', () => {
   const uploads = mkdtempSync(join(tmpdir(), 'cp-uploads-'));
   let site: TestServer;
