@@ -22,6 +22,7 @@
  * seconds between start and stop (a `BackgroundTask` does the timing).
  */
 import { log } from './log.ts';
+import { describeError } from './errors.ts';
 
 export type Channel = 'start' | 'stop' | 'graceful' | 'exit' | 'main';
 export type Listener = () => unknown;
@@ -69,7 +70,7 @@ export class Bus {
         }
       } catch (err) {
         failed++;
-        log.error(`Bus: a '${channel}' listener (${listener.name || 'anonymous'}) failed: ${err instanceof Error ? err.stack : String(err)}`, 'ENGINE');
+        log.error(`Bus: a '${channel}' listener (${listener.name || 'anonymous'}) failed: ${describeError(err)}`, 'ENGINE');
       } finally {
         clearTimeout(timer);
       }
@@ -134,7 +135,7 @@ export class BackgroundTask {
     try {
       await this.fn();
     } catch (err) {
-      log.error(`BackgroundTask ${this.name} failed: ${err instanceof Error ? err.stack : String(err)}`, 'ENGINE');
+      log.error(`BackgroundTask ${this.name} failed: ${describeError(err)}`, 'ENGINE');
     } finally {
       this.running = false;
     }

@@ -31,7 +31,7 @@ import { pathToFileURL } from 'node:url';
 import { Application, Tree } from './app.ts';
 import { listRoutes } from './dispatch.ts';
 import { config, readConfig, type AppConfig } from './config.ts';
-import { ConfigError } from './errors.ts';
+import { ConfigError, describeError } from './errors.ts';
 import { log } from './log.ts';
 import { Server } from './server.ts';
 import { Bus } from './bus.ts';
@@ -66,7 +66,7 @@ class Engine extends Bus {
       await this.publish('start');
     } catch (err) {
       this.state = 'STOPPED';
-      throw new StartError(`a 'start' listener failed: ${err instanceof Error ? err.stack : String(err)}`);
+      throw new StartError(`a 'start' listener failed: ${describeError(err)}`);
     }
     const server = new Server(tree, settings, log);
     try {
@@ -147,7 +147,7 @@ class Engine extends Bus {
     });
     // A promise a handler started and never awaited would otherwise end the process when it rejects.
     process.on('unhandledRejection', (reason) => {
-      log.error(`Unhandled promise rejection (the server keeps serving): ${reason instanceof Error ? reason.stack : String(reason)}`, 'ENGINE');
+      log.error(`Unhandled promise rejection (the server keeps serving): ${describeError(reason)}`, 'ENGINE');
     });
     process.on('SIGUSR1', () => {
       log.error('SIGUSR1: reopening log files', 'ENGINE');

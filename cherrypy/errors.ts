@@ -64,6 +64,11 @@ export class HTTPRedirect extends Error {
   }
 }
 
+/** What a thrown value says in a log line: its stack if it is an Error. */
+export function describeError(err: unknown): string {
+  return err instanceof Error ? (err.stack ?? `${err.name}: ${err.message}`) : `non-Error value thrown: ${String(err)}`;
+}
+
 /** Thrown for bad configuration: the message names the key and, for files, file:line. */
 export class ConfigError extends Error {
   constructor(message: string) {

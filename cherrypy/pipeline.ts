@@ -25,7 +25,7 @@
  * requests never await.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HTTPError, NotFound } from './errors.ts';
+import { HTTPError, NotFound, describeError } from './errors.ts';
 import { checkArguments, findHandler, stillHolds, type Resolution } from './dispatch.ts';
 import { readBody, takesBody } from './body.ts';
 import { Request, Response, inContext } from './request.ts';
@@ -243,7 +243,7 @@ function finalize(ex: Exchange): undefined {
 
 /** Runs hooks once the response went out: a failure, sync or async, can only be logged (never a crash, never a cut). */
 function runAfterResponse(ex: Exchange, list: readonly Hook[]): void {
-  const log = (err: unknown) => ex.host.log.error(`${ex.request.method} ${ex.request.path}: a hook failed after the response: ${err instanceof Error ? err.stack : String(err)}`);
+  const log = (err: unknown) => ex.host.log.error(`${ex.request.method} ${ex.request.path}: a hook failed after the response: ${describeError(err)}`);
   try {
     runHooks(list, ex.request, ex.response)?.catch(log);
   } catch (err) {

@@ -32,7 +32,7 @@ import { readFileSync } from 'node:fs';
 import { inContext, rawHeader, Response, type Request } from './request.ts';
 import { FileBody } from './static.ts';
 import { compressing, wantsGzip } from './tools/gzip.ts';
-import { HTTPError, HTTPRedirect, errorPage, escapeHtml, reasonPhrase } from './errors.ts';
+import { HTTPError, HTTPRedirect, describeError, errorPage, escapeHtml, reasonPhrase } from './errors.ts';
 import { runHooks } from './hooks.ts';
 import { lingerAfterResponse } from './linger.ts';
 import { canonicalName } from './headers.ts';
@@ -195,12 +195,12 @@ export function fail(ex: Exchange, err: unknown): void {
   const { host, request, res } = ex;
   if (res.destroyed) {
     // The client is gone. Only a fault of the app is worth a line; a client's own (an aborted body) is not.
-    if (!(err instanceof HTTPError)) host.log.error(`${request.method} ${request.path}: failed after the client left: ${describe(err)}`);
+    if (!(err instanceof HTTPError)) host.log.error(`${request.method} ${request.path}: failed after the client left: ${describeError(err)}`);
     return;
   }
   if (res.headersSent) {
     // The status line is gone: all we can do is log and cut the connection.
-    host.log.error(`${request.method} ${request.path}: failed after the response began: ${describe(err)}`);
+    host.log.error(`${request.method} ${request.path}: failed after the response began: ${describeError(err)}`);
     res.destroy();
     return;
   }
@@ -215,7 +215,7 @@ export function fail(ex: Exchange, err: unknown): void {
 
 /** The error response itself could not go out (a bad header from a tool): cut the connection. */
 function failedAgain({ host, request, res }: Exchange, again: unknown): void {
-  host.log.error(`${request.method} ${request.path}: the error response failed too: ${describe(again)}`);
+  host.log.error(`${request.method} ${request.path}: the error response failed too: ${describeError(again)}`);
   res.destroy();
 }
 
@@ -244,8 +244,8 @@ function respondWithError(ex: Exchange, err: unknown): void {
       Object.assign(fresh.headers, err.headers);
     } else {
       message = new HTTPError(500).message;
-      host.log.error(`${request.method} ${request.path}: ${describe(err)}`);
-      if (settings['request.show_tracebacks']) traceback = describe(err);
+      host.log.error(`${request.method} ${request.path}: ${describeError(err)}`);
+      if (settings['request.show_tracebacks']) traceback = describeError(err);
     }
     fresh.status = status;
     fresh.headers['Content-Type'] = 'text/html;charset=utf-8';
@@ -271,7 +271,7 @@ function customErrorPage(ex: Exchange, status: number, message: string, tracebac
     if (typeof page === 'function') return String(page(fields));
     return readFileSync(page as string, 'utf8').replace(/%\((status|message|traceback|version)\)s/g, (_, name: keyof typeof fields) => escapeHtml(fields[name]));
   } catch (err) {
-    ex.host.log.error(`error_page for ${status} failed: ${describe(err)}`);
+    ex.host.log.error(`error_page for ${status} failed: ${describeError(err)}`);
     return undefined;
   }
 }
@@ -299,8 +299,4 @@ function errorPageHeaders(response: Response, message: string, status: number, t
   response.headers['Content-Security-Policy'] = "default-src 'none'";
   response.headers['X-Content-Type-Options'] = 'nosniff';
   return errorPage(status, message, traceback);
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? (err.stack ?? `${err.name}: ${err.message}`) : `non-Error value thrown: ${String(err)}`;
 }
