@@ -13,3 +13,11 @@ Bag.prototype = Object.create(null) as object;
 export function bag<T>(): Record<string, T> {
   return new (Bag as unknown as new () => Record<string, T>)();
 }
+
+/** Adds `value` under `key`: the first alone, a repeated key as an array (query strings, forms, uploads). */
+export function addValue<T>(record: Record<string, T | T[]>, key: string, value: T): void {
+  const existing = record[key];
+  if (existing === undefined) record[key] = value;
+  else if (Array.isArray(existing)) existing.push(value);
+  else record[key] = [existing, value];
+}

@@ -24,7 +24,7 @@ import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import busboy from 'busboy';
 import { HTTPError } from './errors.ts';
-import { bag } from './bag.ts';
+import { addValue, bag } from './bag.ts';
 import type { Settings } from './config.ts';
 import { rawHeader, type Params } from './request.ts';
 
@@ -114,7 +114,7 @@ export function receiveMultipart(req: IncomingMessage, settings: Settings): Mult
   };
   parser.on('field', (name, value, info) => {
     if (info.valueTruncated) return fail(new HTTPError(413, `A form field is larger than server.multipart_max_field_size (${settings['server.multipart_max_field_size']} bytes)`));
-    add(parsed.fields, name, value);
+    addValue(parsed.fields, name, value);
   });
   parser.on('file', (name, stream, info) => {
     const chunks: Buffer[] = [];
@@ -139,7 +139,7 @@ export function receiveMultipart(req: IncomingMessage, settings: Settings): Mult
     stream.on('limit', () => fail(new HTTPError(413, `The request body exceeds the maximum allowed size (${settings['server.max_request_body_size']} bytes)`)));
     stream.on('end', () => {
       if (failed) return;
-      addFile(parsed.files, name, new UploadedFile(safeFilename(info.filename), info.mimeType, size, file ? undefined : Buffer.concat(chunks, size), path));
+      addValue(parsed.files, name, new UploadedFile(safeFilename(info.filename), info.mimeType, size, file ? undefined : Buffer.concat(chunks, size), path));
       if (file) {
         const writer = file;
         pending.add(new Promise((stored) => writer.end(() => { writers.delete(writer); stored(); })));
@@ -162,18 +162,4 @@ export function receiveMultipart(req: IncomingMessage, settings: Settings): Mult
 /** Removes temporary upload files; a file already gone is fine. */
 export function removeAll(paths: string[]): Promise<void> {
   return Promise.all(paths.map((p) => fs.rm(p, { force: true }))).then(() => undefined);
-}
-
-function add(params: Params, key: string, value: string): void {
-  const existing = params[key];
-  if (existing === undefined) params[key] = value;
-  else if (Array.isArray(existing)) existing.push(value);
-  else params[key] = [existing, value];
-}
-
-function addFile(files: Multipart['files'], key: string, file: UploadedFile): void {
-  const existing = files[key];
-  if (existing === undefined) files[key] = file;
-  else if (Array.isArray(existing)) existing.push(file);
-  else files[key] = [existing, file];
 }

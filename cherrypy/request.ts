@@ -23,7 +23,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Settings } from './config.ts';
 import { CookieJar, parseCookies } from './cookies.ts';
-import { bag } from './bag.ts';
+import { addValue, bag } from './bag.ts';
 import type { UploadedFile } from './multipart.ts';
 
 export type Params = Record<string, string | string[]>;
@@ -132,7 +132,7 @@ export class Request {
     if (this.parsedParams === undefined) {
       const params: Params = bag();
       if (this.query_string) addAll(params, new URLSearchParams(this.query_string));
-      if (this.bodyParams) for (const [k, v] of Object.entries(this.bodyParams)) for (const one of [v].flat()) add(params, k, one);
+      if (this.bodyParams) for (const [k, v] of Object.entries(this.bodyParams)) for (const one of [v].flat()) addValue(params, k, one);
       this.parsedParams = params;
     }
     return this.parsedParams;
@@ -155,15 +155,8 @@ export function rawHeader(raw: IncomingMessage, lowerCaseName: string): string |
   return undefined;
 }
 
-function add(params: Params, key: string, value: string): void {
-  const existing = params[key];
-  if (existing === undefined) params[key] = value;
-  else if (Array.isArray(existing)) existing.push(value);
-  else params[key] = [existing, value];
-}
-
 export function addAll(params: Params, search: URLSearchParams): Params {
-  for (const [k, v] of search) add(params, k, v);
+  for (const [k, v] of search) addValue(params, k, v);
   return params;
 }
 
