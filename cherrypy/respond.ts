@@ -29,12 +29,13 @@ import { createReadStream } from 'node:fs';
 import { Readable, pipeline, type Transform } from 'node:stream';
 import { createGzip, gzipSync } from 'node:zlib';
 import { readFileSync } from 'node:fs';
-import { inContext, rawHeader, Response, type Request } from './request.ts';
+import { inContext, Response, type Request } from './request.ts';
 import { FileBody } from './static.ts';
 import { compressing, wantsGzip } from './tools/gzip.ts';
 import { HTTPError, HTTPRedirect, describeError, errorPage, escapeHtml, reasonPhrase } from './errors.ts';
 import { runHooks } from './hooks.ts';
 import { lingerAfterResponse } from './linger.ts';
+import { announcesBody } from './body.ts';
 import { canonicalName } from './headers.ts';
 import type { Exchange } from './exchange.ts';
 
@@ -60,10 +61,7 @@ function withCharset(type: string | string[] | undefined): string | string[] | u
 }
 
 function hasUnreadBody(request: Request): boolean {
-  const raw = request.raw;
-  if (raw.complete || request.body !== undefined) return false;
-  const length = rawHeader(raw, 'content-length');
-  return (length !== undefined && length !== '0') || rawHeader(raw, 'transfer-encoding') !== undefined;
+  return !request.raw.complete && request.body === undefined && announcesBody(request.raw);
 }
 
 export function send(ex: Exchange, body: unknown): void {
