@@ -17,7 +17,7 @@ import { existsSync, statSync } from 'node:fs';
 import { ConfigError } from './errors.ts';
 import { checkPathSettings, config, readConfig, sectionPath, type AppConfig, type ParsedConfig, type PathSettings, type Settings } from './config.ts';
 import { handlerConfig, isExposed, objectConfig, type ObjectConfig } from './expose.ts';
-import type { Found } from './dispatch.ts';
+import { isNode, reachableMembers, type Found } from './dispatch.ts';
 
 export interface PathConfig {
   settings: Settings;
@@ -120,30 +120,14 @@ function checkObjectConfigs(root: object, seen = new Set<object>()): void {
   seen.add(root);
   const config = objectConfig(root);
   if (config) checkedConfig(root, config);
-  const names = new Set<string>();
-  for (let o: object | null = root; o && o !== Object.prototype; o = Object.getPrototypeOf(o)) {
-    for (const name of Object.getOwnPropertyNames(o)) names.add(name);
-  }
-  for (const name of names) {
-    if (name === 'constructor' || name === '_cp_config') continue;
-    const descriptor = findDescriptor(root, name);
-    if (!descriptor || !('value' in descriptor)) continue;
-    const value: unknown = descriptor.value;
+  for (const [name, value] of reachableMembers(root)) {
     if (typeof value === 'function') {
       const own = isExposed(root, name, value) ? handlerConfig(root, name, value) : undefined;
       if (own) checkedConfig(value, own);
-    } else if (value !== null && typeof value === 'object' && !Array.isArray(value) && !ArrayBuffer.isView(value)) {
+    } else if (isNode(value)) {
       checkObjectConfigs(value, seen);
     }
   }
-}
-
-function findDescriptor(object: object, name: string): PropertyDescriptor | undefined {
-  for (let o: object | null = object; o && o !== Object.prototype; o = Object.getPrototypeOf(o)) {
-    const descriptor = Object.getOwnPropertyDescriptor(o, name);
-    if (descriptor) return descriptor;
-  }
-  return undefined;
 }
 
 function isFolder(path: string): boolean {

@@ -87,10 +87,37 @@ function translate(segment: string): string | undefined {
   return unreachable(name) ? undefined : name;
 }
 
-/** A member of `node`, if `node` is something the walk may enter: an object, but not an array or a typed array (their elements are data, not pages). */
+/** Something the walk may enter: an object, but not an array or a typed array (their elements are data, not pages). */
+export function isNode(value: unknown): value is object {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) && !ArrayBuffer.isView(value);
+}
+
+/** A member of `node`, if the walk may enter `node`. */
 const lookUp = (node: unknown, name: string | undefined): unknown =>
-  name !== undefined && node !== null && typeof node === 'object' && !Array.isArray(node) && !ArrayBuffer.isView(node)
-    ? (node as Record<string, unknown>)[name] : undefined;
+  name !== undefined && isNode(node) ? (node as Record<string, unknown>)[name] : undefined;
+
+/** What `names` reach from `root`, one step each: values[0] is the root, values[i] what names[i-1] reached. */
+function walk(root: object, names: readonly (string | undefined)[]): unknown[] {
+  const values: unknown[] = [root];
+  for (let i = 0; i < names.length; i++) values.push(lookUp(values[i], names[i]));
+  return values;
+}
+
+/**
+ * The members a URL can reach on `node`: the nearest data property of each
+ * name up its prototype chain (so no getter runs), without the unreachable names.
+ */
+export function reachableMembers(node: object): [string, unknown][] {
+  const descriptors = new Map<string, PropertyDescriptor>();
+  for (let o: object | null = node; o && o !== Object.prototype; o = Object.getPrototypeOf(o)) {
+    for (const [name, descriptor] of Object.entries(Object.getOwnPropertyDescriptors(o))) {
+      if (!descriptors.has(name)) descriptors.set(name, descriptor);
+    }
+  }
+  const members: [string, unknown][] = [];
+  for (const [name, descriptor] of descriptors) if (!unreachable(name) && 'value' in descriptor) members.push([name, descriptor.value]);
+  return members;
+}
 
 /**
  * Walks `root` with decoded path segments and scans the trail back for the
@@ -99,9 +126,7 @@ const lookUp = (node: unknown, name: string | undefined): unknown =>
 export function findHandler(root: object, segments: readonly string[], endsWithSlash: boolean): Resolution {
   const names = segments.map(translate);
   names.push('index');
-  // values[i] is what names[i-1] reached; values[0] is the root.
-  const values: unknown[] = [root];
-  for (let i = 0; i < names.length; i++) values.push(lookUp(values[i], names[i]));
+  const values = walk(root, names);
   const defaults = values.map((node) => lookUp(node, 'default'));
   const resolution: Resolution = { found: undefined, names, values, defaults };
   for (let i = values.length - 1; i >= 0; i--) {
@@ -147,12 +172,11 @@ export class MethodDispatcher implements Dispatcher {
   readonly cacheable: boolean = true;
   find(root: object, segments: readonly string[], _endsWithSlash: boolean, method: string): Resolution {
     const names = segments.map(translate);
-    const values: unknown[] = [root];
-    for (let i = 0; i < names.length; i++) values.push(lookUp(values[i], names[i]));
+    const values = walk(root, names);
     const resolution: Resolution = { found: undefined, names, values, defaults: [] };
     for (let i = values.length - 1; i >= 0; i--) {
       const resource = values[i];
-      if (resource === null || typeof resource !== 'object') continue;
+      if (!isNode(resource)) continue;
       const allowed: string[] = HTTP_METHODS.filter((m) => typeof (resource as Record<string, unknown>)[m] === 'function');
       if (allowed.length === 0) continue;
       if (allowed.includes('GET') && !allowed.includes('HEAD')) allowed.push('HEAD');
@@ -162,7 +186,7 @@ export class MethodDispatcher implements Dispatcher {
       if (typeof handler !== 'function' || !(HTTP_METHODS as readonly string[]).includes(name)) {
         throw new HTTPError(405, `Method ${method} is not allowed here`, { Allow: allowed.join(', ') });
       }
-      resolution.found = { ...found(resource, name, handler, segments.slice(i), false, values.slice(0, i + 1) as object[]), exposedForGood: true };
+      resolution.found = { ...found(resource, name, handler, segments.slice(i), false, values.slice(0, i + 1)), exposedForGood: true };
       resolution.method = method;
       resolution.member = { owner: resource, name, value: handler };
       resolution.allow = allowed.join(', ');
@@ -210,19 +234,10 @@ export function listRoutes(root: object, prefix = '', seen = new Set<object>()):
   if (seen.has(root) || seen.size > 200) return [];
   seen.add(root);
   const routes: string[] = [];
-  // The nearest definition of each name, from the object up its prototype chain.
-  const descriptors = new Map<string, PropertyDescriptor>();
-  for (let o: object | null = root; o && o !== Object.prototype; o = Object.getPrototypeOf(o)) {
-    for (const [name, descriptor] of Object.entries(Object.getOwnPropertyDescriptors(o))) {
-      if (!descriptors.has(name)) descriptors.set(name, descriptor);
-    }
-  }
-  for (const [name, descriptor] of descriptors) {
-    if (unreachable(name) || !('value' in descriptor)) continue;
-    const value: unknown = descriptor.value;
+  for (const [name, value] of reachableMembers(root)) {
     if (isExposed(root, name, value)) {
       routes.push(name === 'index' ? `${prefix}/` : name === 'default' ? `${prefix}/*` : `${prefix}/${name}`);
-    } else if (value !== null && typeof value === 'object' && !Array.isArray(value) && !ArrayBuffer.isView(value)) {
+    } else if (isNode(value)) {
       routes.push(...listRoutes(value, `${prefix}/${name}`, seen));
     }
   }
