@@ -26,7 +26,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HTTPError, NotFound, describeError } from './errors.ts';
-import { checkArguments, findHandler, stillHolds, type Resolution } from './dispatch.ts';
+import { TreeDispatcher, checkArguments, stillHolds, type Resolution } from './dispatch.ts';
 import { readBody, takesBody } from './body.ts';
 import { Request, Response, inContext } from './request.ts';
 import { fail, send } from './respond.ts';
@@ -54,6 +54,9 @@ export interface Route {
   /** The path's settings with the `_cp_config` of the resolution's walk merged in. */
   settings?: Settings;
 }
+
+/** The default dispatcher, for paths whose config names none. */
+const treeDispatcher = new TreeDispatcher();
 
 /** Enough for every path of an app and its static files; an attacker's random paths only make it start over. */
 const ROUTE_CACHE_SIZE = 1000;
@@ -144,22 +147,25 @@ export function handleRequest(host: Host, req: IncomingMessage, res: ServerRespo
 /** Finds the handler and sets request.handler and request.config (with `_cp_config` merged in). */
 function dispatch(host: Host, request: Request, response: Response, route: Route, key: string): void {
   const app = route.app!;
-  const dispatcher = request.config['request.dispatch'];
-  const endsWithSlash = route.path.endsWith('/');
-  let resolution = route.resolution;
-  if (dispatcher && !dispatcher.cacheable) {
-    resolution = dispatcher.find(app.root, route.below, endsWithSlash, request.method);
-  } else if (!resolution || (resolution.method !== undefined && resolution.method !== request.method) || !stillHolds(app.root, resolution)) {
-    resolution = dispatcher ? dispatcher.find(app.root, route.below, endsWithSlash, request.method) : findHandler(app.root, route.below, endsWithSlash);
-    route.resolution = resolution;
-    route.settings = undefined;
-    // Paths without a handler too: a static file's path has none, and is asked for as often.
-    remember(host, key, route);
+  const dispatcher = request.config['request.dispatch'] ?? treeDispatcher;
+  const cached = dispatcher.cacheable ? route.resolution : undefined;
+  let resolution: Resolution;
+  if (cached && (cached.method === undefined || cached.method === request.method) && stillHolds(app.root, cached)) {
+    resolution = cached;
+  } else {
+    resolution = dispatcher.find(app.root, route.below, route.path.endsWith('/'), request.method);
+    if (dispatcher.cacheable) {
+      route.resolution = resolution;
+      route.settings = undefined;
+      // Paths without a handler too: a static file's path has none, and is asked for as often.
+      remember(host, key, route);
+    }
   }
   const found = resolution.found;
   if (found) {
-    if (dispatcher && !dispatcher.cacheable) request.config = app.withObjectConfig(request.config, found);
-    else request.config = route.settings ??= app.withObjectConfig(request.config, found);
+    request.config = dispatcher.cacheable
+      ? route.settings ??= app.withObjectConfig(request.config, found)
+      : app.withObjectConfig(request.config, found);
   }
   if (!found) {
     debug('no handler for %s', request.path);
