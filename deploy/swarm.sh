@@ -59,9 +59,11 @@ case "${1:-}" in
     ;;
   down)
     docker stack rm "$stack" >/dev/null 2>&1 || true
-    # Wait until the stack's network is gone, so that a new `up` does not race it.
+    # Wait until the stack's containers and network are gone (Swarm removes them a little
+    # later), so that a new `up` does not race them and nothing is left behind.
     for _ in $(seq 1 60); do
-      docker network ls --format '{{.Name}}' | grep -q "^${stack}_" || break
+      if [ -z "$(docker ps -aq --filter "label=com.docker.stack.namespace=$stack")" ] &&
+        ! docker network ls --format '{{.Name}}' | grep -q "^${stack}_"; then break; fi
       sleep 1
     done
     if [ -f "$joined_marker" ]; then
