@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --method duel|alternate --duration 3 --connections 50 --pipelining 10 --rounds 3 --idle 1000 --only grown]
+ * npm run bench [-- --method duel|alternate --duration 3 --connections 50 --pipelining 10 --rounds 3 --idle 1000 --only grown|TEXT]
  *
  * Measures the template against bare node:http in the same run, so the ratio
  * means something on a noisy machine:
@@ -20,8 +20,9 @@
  * both, and the ratio of their throughputs is the ratio of their costs per
  * request (a server against itself reads 1.00x). `alternate` measures them one
  * after the other, A B B A..., as before. Either way the ratio is the median of
- * the rounds' ratios. Exits non-zero when a server fails to start or answers
- * with errors, never because of speed.
+ * the rounds' ratios. `--only grown` runs the grown app's rows, `--only TEXT`
+ * the rows whose label contains TEXT (`--only session`). Exits non-zero when
+ * a server fails to start or answers with errors, never because of speed.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -277,14 +278,13 @@ async function main(): Promise<void> {
         await Promise.all([stop(ours), stop(bare)]);
       }
     });
-  if (opts.only !== 'grown') {
-    await sideBySide('GET /', { path: '/' }, 'run.ts', 'run.ts Landing', 'bench/baseline-hello.ts', 'bare node:http, same bytes');
-    await sideBySide('GET /logo.png', { path: '/logo.png' }, 'run.ts', 'prod.conf staticfile', 'bench/baseline-static.ts', 'bare node:http stat + stream');
-  }
+  const wanted = (label: string, grown = false) => !opts.only || (opts.only === 'grown' ? grown : label.toLowerCase().includes(opts.only.toLowerCase()));
+  if (wanted('GET /')) await sideBySide('GET /', { path: '/' }, 'run.ts', 'run.ts Landing', 'bench/baseline-hello.ts', 'bare node:http, same bytes');
+  if (wanted('GET /logo.png')) await sideBySide('GET /logo.png', { path: '/logo.png' }, 'run.ts', 'prod.conf staticfile', 'bench/baseline-static.ts', 'bare node:http stat + stream');
   for (const [label, shot] of GROWN) {
-    await sideBySide(label, shot, 'bench/grown-app.ts', 'grown-app.ts', 'bench/baseline-grown.ts', 'bare node:http, same work', '/hello/probe');
+    if (wanted(label, true)) await sideBySide(label, shot, 'bench/grown-app.ts', 'grown-app.ts', 'bench/baseline-grown.ts', 'bare node:http, same work', '/hello/probe');
   }
-  if (opts.only === 'grown') return printRows(rows, failed);
+  if (opts.only) return printRows(rows, failed);
 
   await guard('/healthcheck with idle connections', async () => {
     const ours = await start('cherrypy run.ts', 'run.ts');

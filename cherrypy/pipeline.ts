@@ -138,8 +138,6 @@ export function handleRequest(host: Host, req: IncomingMessage, res: ServerRespo
     fail(ex, err);
     return ex;
   }
-  const ending = ex.plan.on_end_request;
-  if (ending.length) ex.res.once('close', () => runAfterResponse(ex, ending));
   run(ex, 0);
   return ex;
 }
@@ -247,12 +245,20 @@ function finalize(ex: Exchange): undefined {
   return undefined;
 }
 
+/** The on_end_request hooks: the server calls this once per request, when its response is complete or its client left. */
+export function endRequest(ex: Exchange): void {
+  if (ex.plan.on_end_request.length) runAfterResponse(ex, ex.plan.on_end_request);
+}
+
 /** Runs hooks once the response went out: a failure, sync or async, can only be logged (never a crash, never a cut). */
 function runAfterResponse(ex: Exchange, list: readonly Hook[]): void {
-  const log = (err: unknown) => ex.host.log.error(`${ex.request.method} ${ex.request.path}: a hook failed after the response: ${describeError(err)}`);
   try {
-    runHooks(list, ex.request, ex.response)?.catch(log);
+    runHooks(list, ex.request, ex.response)?.catch((err: unknown) => hookFailedLate(ex, err));
   } catch (err) {
-    log(err);
+    hookFailedLate(ex, err);
   }
+}
+
+function hookFailedLate(ex: Exchange, err: unknown): void {
+  ex.host.log.error(`${ex.request.method} ${ex.request.path}: a hook failed after the response: ${describeError(err)}`);
 }

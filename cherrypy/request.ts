@@ -25,6 +25,7 @@ import type { Settings } from './config.ts';
 import { CookieJar, parseCookies } from './cookies.ts';
 import { addValue, bag } from './bag.ts';
 import type { UploadedFile } from './multipart.ts';
+import type { Session } from './sessions.ts';
 
 export type Params = Record<string, string | string[]>;
 
@@ -65,6 +66,8 @@ export class Request {
   login: string | undefined = undefined;
   /** Files of a multipart/form-data body, by field name (several under one name: an array). */
   files: Record<string, UploadedFile | UploadedFile[]> = NO_FILES;
+  /** The session tools.sessions loaded for this request (handlers use `cherrypy.session`). */
+  session: Session | undefined = undefined;
   // Worked out on first use: most handlers never ask.
   private parsedParams: Params | undefined = undefined;
   private parsedCookies: Record<string, string> | undefined = undefined;

@@ -33,7 +33,7 @@
  */
 import { createServer, STATUS_CODES, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { handleRequest, type Route } from './pipeline.ts';
+import { endRequest, handleRequest, type Route } from './pipeline.ts';
 import type { Exchange, Host } from './exchange.ts';
 import { announcesBody, receiveBody, takesBody } from './body.ts';
 import { isClosing, lingeringClose, markClosing } from './linger.ts';
@@ -209,6 +209,7 @@ export class Server implements Host {
     if (job.started && !job.released) this.active--;
     job.siblings?.delete(job);
     this.accessLog(job);
+    if (job.exchange) endRequest(job.exchange);
     if (this.shuttingDown) this.closeIdle();
     if (this.queueHead < this.queue.length) this.next();
   }

@@ -25,15 +25,23 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { currentRequest, type Request } from './request.ts';
+import { currentRequest } from './request.ts';
 
 export type SessionData = Record<string, unknown>;
 
+/** A value, or a promise of it: a storage answers at once when it can (RAM), and a request that needs no wait takes none. */
+export type Awaitable<T> = T | Promise<T>;
+
+export function isPromise<T>(value: Awaitable<T>): value is Promise<T> {
+  return value instanceof Promise;
+}
+
 /** What a session store does; every method may be async. `expires` is a time in ms since the epoch. */
 export interface SessionStorage {
-  load(id: string): Promise<{ data: SessionData; expires: number } | undefined>;
-  save(id: string, data: SessionData, expires: number): Promise<void>;
-  delete(id: string): Promise<void>;
+  /** The stored session; the caller gets its own copy of `data` to change. */
+  load(id: string): Awaitable<{ data: SessionData; expires: number } | undefined>;
+  save(id: string, data: SessionData, expires: number): Awaitable<void>;
+  delete(id: string): Awaitable<void>;
   /** Takes the session's lock, waiting for it; resolves with the function that releases it. */
   lock(id: string): Promise<() => Promise<void>>;
   /**
@@ -41,9 +49,9 @@ export interface SessionStorage {
    * no other update can interleave with (a store that can do this cheaply: in
    * memory, Redis's transactions). Without it, the update is done under lock().
    */
-  update?(id: string, apply: (stored: SessionData | undefined) => SessionData, expires: number): Promise<void>;
+  update?(id: string, apply: (stored: SessionData | undefined) => SessionData, expires: number): Awaitable<void>;
   /** Removes expired sessions (called every `clean_freq` minutes). */
-  clean(now: number): Promise<void>;
+  clean(now: number): Awaitable<void>;
 }
 
 const ID = /^[0-9a-f]{40}$/;
@@ -74,22 +82,25 @@ class Locks {
   }
 }
 
-/** Sessions in this process's memory: gone on restart, not shared between replicas. */
+/**
+ * Sessions in this process's memory: gone on restart, not shared between
+ * replicas. Synchronous: a request whose session is in RAM never waits.
+ */
 export class RamStorage implements SessionStorage {
   private readonly sessions = new Map<string, { data: string; expires: number }>();
   private readonly locks = new Locks();
 
-  async load(id: string) {
+  load(id: string) {
     const entry = this.sessions.get(id);
     return entry ? { data: JSON.parse(entry.data) as SessionData, expires: entry.expires } : undefined;
   }
 
-  async save(id: string, data: SessionData, expires: number) {
+  save(id: string, data: SessionData, expires: number) {
     // Stored as JSON, as the file storage does: a session holds data, not live objects.
     this.sessions.set(id, { data: JSON.stringify(data), expires });
   }
 
-  async delete(id: string) {
+  delete(id: string) {
     this.sessions.delete(id);
   }
 
@@ -97,14 +108,13 @@ export class RamStorage implements SessionStorage {
     return this.locks.acquire(id);
   }
 
-  /** In memory the read, the change and the write happen without an await between them: nothing can interleave. */
-  async update(id: string, apply: (stored: SessionData | undefined) => SessionData, expires: number) {
+  /** In memory the read, the change and the write happen in one go: nothing can interleave. */
+  update(id: string, apply: (stored: SessionData | undefined) => SessionData, expires: number) {
     const entry = this.sessions.get(id);
-    const data = apply(entry ? JSON.parse(entry.data) as SessionData : undefined);
-    this.sessions.set(id, { data: JSON.stringify(data), expires });
+    this.save(id, apply(entry ? JSON.parse(entry.data) as SessionData : undefined), expires);
   }
 
-  async clean(now: number) {
+  clean(now: number) {
     for (const [id, entry] of this.sessions) if (entry.expires <= now) this.sessions.delete(id);
   }
 
@@ -192,7 +202,7 @@ type Change = { set: unknown } | { deleted: true };
 
 export type Locking = 'implicit' | 'early' | 'explicit';
 
-/** One request's view of its session: `cherrypy.session`. */
+/** One request's view of its session (`cherrypy.session`), made by tools.sessions. */
 export class Session {
   /** The session id (a new one after regenerate()). */
   id: string;
@@ -203,7 +213,9 @@ export class Session {
   private data: SessionData;
   private readonly changes = new Map<string, Change>();
   private release: (() => Promise<void>) | undefined;
-  private regeneratedFrom: string | undefined;
+  private regeneratedFrom: string | undefined = undefined;
+  /** Saved at the end of its request already (finish()). */
+  private finished = false;
 
   constructor(
     readonly storage: SessionStorage,
@@ -212,6 +224,8 @@ export class Session {
     isNew: boolean,
     readonly locking: Locking,
     release: (() => Promise<void>) | undefined,
+    /** How long the session lives after this request, in ms (tools.sessions.timeout). */
+    private readonly lifetimeMs: number,
     /** Called when the id changes or the session is deleted, so the cookie follows (tools/sessions.ts). */
     private readonly onIdChange: (session: Session) => void,
   ) {
@@ -262,60 +276,67 @@ export class Session {
     if (this.release) return;
     this.release = await this.storage.lock(this.id);
     const stored = await this.storage.load(this.id);
-    this.data = { ...(stored?.data ?? {}) };
-    this.applyChanges(this.data);
+    this.data = this.merged(stored ? { ...stored.data } : undefined);
   }
 
   /** explicit locking: save now and let the next request of this session go on. */
-  async releaseLock(expires: number): Promise<void> {
-    await this.save(expires);
+  async releaseLock(): Promise<void> {
+    await this.save();
   }
 
   get locked(): boolean {
     return this.release !== undefined;
   }
 
-  private applyChanges(data: SessionData): void {
+  /** This request's changes applied to `stored` (what is stored now); with nothing stored, this request's data. */
+  private merged(stored: SessionData | undefined): SessionData {
+    if (!stored) return this.data;
     for (const [key, change] of this.changes) {
-      if ('deleted' in change) delete data[key];
-      else data[key] = change.set;
+      if ('deleted' in change) delete stored[key];
+      else stored[key] = change.set;
     }
+    this.changes.clear();
+    return stored;
+  }
+
+  /** Saves once at the end of the request: tools.sessions calls this from every hook that can end it. */
+  finish(): Promise<void> | undefined {
+    if (this.finished) return undefined;
+    this.finished = true;
+    return this.save();
   }
 
   /**
-   * Stores the session (and frees its lock). Under a lock held since loading,
-   * what this request has is what is stored; otherwise its changes are merged
-   * into what is stored now, under a short lock.
+   * Stores the session (and frees its lock), with its expiry moved on. Under
+   * a lock held since loading, what this request has is what is stored;
+   * otherwise its changes are merged into what is stored now.
    */
-  async save(expires: number): Promise<void> {
+  save(): Promise<void> | undefined {
+    if (this.regeneratedFrom === undefined && !this.deleted && this.release === undefined && this.storage.update) {
+      // Most requests: one atomic update, and no wait at all when the storage answers at once (RAM).
+      const done = this.storage.update(this.id, (stored) => this.merged(stored), Date.now() + this.lifetimeMs);
+      return isPromise(done) ? done : undefined;
+    }
+    return this.saveCarefully();
+  }
+
+  private async saveCarefully(): Promise<void> {
     const { storage } = this;
+    const expires = Date.now() + this.lifetimeMs;
     try {
       if (this.regeneratedFrom !== undefined) await storage.delete(this.regeneratedFrom);
-      if (this.deleted) {
-        await storage.delete(this.id);
-        return;
-      }
-      if (this.release) {
-        await storage.save(this.id, this.data, expires);
-        return;
-      }
-      const fresh = this.regeneratedFrom !== undefined; // under a new id: nothing stored to merge with
-      if (storage.update) {
-        await storage.update(this.id, (stored) => {
-          const data = stored && !fresh ? stored : { ...this.data };
-          if (stored && !fresh) this.applyChanges(data);
-          return data;
-        }, expires);
-        return;
-      }
-      const release = await storage.lock(this.id);
-      try {
-        const stored = this.regeneratedFrom === undefined ? await storage.load(this.id) : undefined;
-        const data = stored ? { ...stored.data } : { ...this.data };
-        this.applyChanges(data);
-        await storage.save(this.id, data, expires);
-      } finally {
-        await release();
+      if (this.deleted) await storage.delete(this.id);
+      // Locked since loading, what this request has is what is stored; under a new id there is nothing to merge with.
+      else if (this.release || this.regeneratedFrom !== undefined) await storage.save(this.id, this.data, expires);
+      else if (storage.update) await storage.update(this.id, (stored) => this.merged(stored), expires);
+      else {
+        const release = await storage.lock(this.id);
+        try {
+          const stored = await storage.load(this.id);
+          await storage.save(this.id, this.merged(stored?.data), expires);
+        } finally {
+          await release();
+        }
       }
     } finally {
       this.changes.clear();
@@ -327,22 +348,33 @@ export class Session {
   }
 }
 
-const sessions = new WeakMap<Request, Session>();
-
-export function attachSession(request: Request, session: Session): void {
-  sessions.set(request, session);
+function current(): Session {
+  const found = currentRequest('session').session;
+  if (!found) throw new Error('cherrypy.session needs tools.sessions.on for this path');
+  return found;
 }
 
-export function sessionOf(request: Request): Session | undefined {
-  return sessions.get(request);
+/**
+ * `cherrypy.session`: stands for the current request's session (with
+ * tools.sessions.on for its path), as `cherrypy.request` stands for the request.
+ */
+class CurrentSession {
+  get id(): string { return current().id; }
+  get isNew(): boolean { return current().isNew; }
+  get deleted(): boolean { return current().deleted; }
+  get locked(): boolean { return current().locked; }
+  get(key: string): unknown { return current().get(key); }
+  set(key: string, value: unknown): void { current().set(key, value); }
+  has(key: string): boolean { return current().has(key); }
+  /** Removes one key; `delete()` with no key ends the whole session (logout). */
+  delete(key?: string): void { current().delete(key); }
+  keys(): string[] { return current().keys(); }
+  /** A new id for the same data (call it at login). */
+  regenerate(): void { current().regenerate(); }
+  /** explicit locking: take the lock; from now on this request's session is what is stored. */
+  acquireLock(): Promise<void> { return current().acquireLock(); }
+  /** explicit locking: save now and let the next request of this session go on. */
+  releaseLock(): Promise<void> { return current().releaseLock(); }
 }
 
-/** `cherrypy.session`: the current request's session (with tools.sessions.on for its path). */
-export const session: Session = new Proxy({} as Session, {
-  get(_, prop) {
-    const current = sessionOf(currentRequest('session'));
-    if (!current) throw new Error('cherrypy.session needs tools.sessions.on for this path');
-    const value = Reflect.get(current, prop, current);
-    return typeof value === 'function' ? value.bind(current) : value;
-  },
-});
+export const session = new CurrentSession();

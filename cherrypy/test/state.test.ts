@@ -48,6 +48,17 @@ class Shop {
   }
 
   @cherrypy.expose
+  async countLocked(ms: string) {
+    await cherrypy.session.acquireLock(); // until releaseLock(), this session's other requests wait here
+    const locked = cherrypy.session.locked;
+    const n = Number(cherrypy.session.get('n') ?? 0) + 1;
+    await sleep(Number(ms));
+    cherrypy.session.set('n', n);
+    await cherrypy.session.releaseLock();
+    return { n, locked, lockedAfter: cherrypy.session.locked, isNew: cherrypy.session.isNew, has: cherrypy.session.has('n'), deleted: cherrypy.session.deleted };
+  }
+
+  @cherrypy.expose
   show() { return { id: cherrypy.session.id, keys: cherrypy.session.keys().sort(), user: cherrypy.session.get('user') ?? null }; }
 
   @cherrypy.expose
@@ -130,6 +141,7 @@ describe('state: sessions in RAM', () => {
     site = await serve(new Shop(), '/', {
       '/': { 'tools.sessions.on': true, 'tools.json_out.on': true },
       '/slowSet': { 'tools.sessions.locking': 'implicit' },
+      '/countLocked': { 'tools.sessions.locking': 'explicit' },
     } as cherrypy.AppConfig, { defaults: true, global: { 'tools.trailing_slash.on': false } });
   });
   after(() => site.close());
@@ -170,6 +182,14 @@ describe('state: sessions in RAM', () => {
     const cookie = `session_id=${idOf(await site.get('/show'))}`;
     await Promise.all([site.get('/slowSet/a/80', { Cookie: cookie }), site.get('/slowSet/b/10', { Cookie: cookie })]);
     expect(JSON.parse((await site.get('/show', { Cookie: cookie })).body).keys).to.deep.equal(['a', 'b']);
+  });
+
+  it('explicit locking: requests that take the lock run one after the other, no lost increment', async () => {
+    const cookie = `session_id=${idOf(await site.get('/show'))}`;
+    const answers = await Promise.all(Array.from({ length: 5 }, () => site.get('/countLocked/20', { Cookie: cookie })));
+    expect(answers.map((res) => JSON.parse(res.body).n).sort()).to.deep.equal([1, 2, 3, 4, 5]);
+    expect(JSON.parse(answers[0]!.body)).to.include({ locked: true, lockedAfter: false, isNew: false, has: true, deleted: false });
+    expect(JSON.parse((await site.get('/count', { Cookie: cookie })).body)).to.equal('6');
   });
 });
 

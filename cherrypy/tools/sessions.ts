@@ -15,11 +15,14 @@
  * session). before_finalize (priority 90): save it. If the request failed, it
  * is saved before the error response goes out (after_error_response), so a
  * login's session survives its redirect; if the client left first, at
- * on_end_request, so a lock is never kept.
+ * on_end_request, so a lock is never kept. With a storage that answers at
+ * once (RAM) and no early lock, none of this waits: the request stays
+ * synchronous.
  */
 import { resolve } from 'node:path';
 import { Tool } from '../hooks.ts';
-import { FileStorage, RamStorage, Session, attachSession, isSessionId, newSessionId, sessionOf, type Locking, type SessionStorage } from '../sessions.ts';
+import { FileStorage, RamStorage, Session, isPromise, isSessionId, newSessionId, type Locking, type SessionData, type SessionStorage } from '../sessions.ts';
+import type { CookieOptions } from '../cookies.ts';
 import type { Request, Response } from '../request.ts';
 
 interface SessionArgs {
@@ -41,10 +44,36 @@ const defaults: SessionArgs = {
   locking: 'implicit', storage_class: 'ram', storage_path: '', clean_freq: 5,
 };
 
+/** What a path's settings come to, worked out once per settings (a hook's args object is the same for every request of its path). */
+interface Setup {
+  storage: SessionStorage;
+  locking: Locking;
+  lifetimeMs: number;
+  name: string;
+  cookie: CookieOptions;
+}
+
 const ram = new RamStorage();
 const fileStorages = new Map<string, FileStorage>();
 /** Storages whose expired sessions are cleaned now and then. */
 const cleaners = new Map<SessionStorage, NodeJS.Timeout>();
+const setups = new WeakMap<SessionArgs, Setup>();
+
+function setupFor(args: SessionArgs): Setup {
+  let setup = setups.get(args);
+  if (setup) return setup;
+  const locking = args.locking as Locking;
+  if (!['implicit', 'early', 'explicit'].includes(locking)) throw new Error(`tools.sessions.locking must be implicit, early or explicit, got '${locking}'`);
+  setup = {
+    storage: storageFor(args), locking, lifetimeMs: args.timeout * 60_000, name: args.name,
+    cookie: {
+      path: args.path, domain: args.domain || undefined, secure: args.secure, httpOnly: args.httponly,
+      sameSite: (args.samesite || undefined) as CookieOptions['sameSite'], maxAge: args.timeout * 60,
+    },
+  };
+  setups.set(args, setup);
+  return setup;
+}
 
 function storageFor(args: SessionArgs): SessionStorage {
   let storage: SessionStorage;
@@ -57,64 +86,65 @@ function storageFor(args: SessionArgs): SessionStorage {
   } else if (args.storage_class === 'ram') storage = ram;
   else throw new Error(`tools.sessions.storage_class must be 'ram', 'file' or a SessionStorage, got '${args.storage_class}'`);
   if (!cleaners.has(storage) && args.clean_freq > 0) {
-    const timer = setInterval(() => void storage.clean(Date.now()).catch(() => {}), args.clean_freq * 60_000);
+    const timer = setInterval(() => void Promise.resolve(storage.clean(Date.now())).catch(() => {}), args.clean_freq * 60_000);
     timer.unref();
     cleaners.set(storage, timer);
   }
   return storage;
 }
 
-function setCookie(response: Response, session: Session, args: SessionArgs): void {
-  const options = {
-    path: args.path, domain: args.domain || undefined, secure: args.secure, httpOnly: args.httponly,
-    sameSite: (args.samesite || undefined) as 'Lax' | 'Strict' | 'None' | undefined,
-  };
-  if (session.deleted) response.cookie.delete(args.name, options);
-  else response.cookie.set(args.name, session.id, { ...options, maxAge: args.timeout * 60 });
+function setCookie(response: Response, session: Session, setup: Setup): void {
+  if (session.deleted) response.cookie.delete(setup.name, setup.cookie);
+  else response.cookie.set(setup.name, session.id, setup.cookie);
 }
 
-const expiry = (args: SessionArgs) => Date.now() + args.timeout * 60_000;
+function attach(setup: Setup, request: Request, response: Response, id: string, data: SessionData, isNew: boolean, release?: () => Promise<void>): void {
+  const session = new Session(setup.storage, id, data, isNew, setup.locking, release, setup.lifetimeMs, (changed) => setCookie(response, changed, setup));
+  request.session = session;
+  setCookie(response, session, setup);
+}
 
-async function load(args: SessionArgs, request: Request, response: Response): Promise<void> {
-  const storage = storageFor(args);
-  const locking = args.locking as Locking;
-  if (!['implicit', 'early', 'explicit'].includes(locking)) throw new Error(`tools.sessions.locking must be implicit, early or explicit, got '${locking}'`);
-  const sent = request.cookie[args.name];
-  let id = isSessionId(sent) ? sent : undefined;
-  let release = id !== undefined && locking === 'early' ? await storage.lock(id) : undefined;
-  const stored = id === undefined ? undefined : await storage.load(id);
-  if (!stored || stored.expires <= Date.now()) {
-    // Unknown, expired or malformed: a new session under a new id, never the one the client offered.
-    await release?.();
-    id = newSessionId();
-    release = locking === 'early' ? await storage.lock(id) : undefined;
+const alive = (stored: { expires: number } | undefined): stored is { data: SessionData; expires: number } => stored !== undefined && stored.expires > Date.now();
+
+/** The stored session if it is still alive, else a new one under a new id (never the id the client offered). */
+function adopt(setup: Setup, request: Request, response: Response, id: string | undefined, stored: { data: SessionData; expires: number } | undefined): void {
+  if (id !== undefined && alive(stored)) attach(setup, request, response, id, { ...stored.data }, false);
+  else attach(setup, request, response, newSessionId(), {}, true);
+}
+
+function load(args: SessionArgs, request: Request, response: Response): Promise<void> | undefined {
+  const setup = setupFor(args);
+  const sent = request.cookie[setup.name];
+  const id = isSessionId(sent) ? sent : undefined;
+  if (setup.locking === 'early') return loadLocked(setup, request, response, id);
+  const stored = id === undefined ? undefined : setup.storage.load(id);
+  if (isPromise(stored)) return stored.then((found) => adopt(setup, request, response, id, found));
+  adopt(setup, request, response, id, stored);
+  return undefined;
+}
+
+/** locking = 'early': the session's lock is taken before it is read, and held until it is saved. */
+async function loadLocked(setup: Setup, request: Request, response: Response, id: string | undefined): Promise<void> {
+  if (id !== undefined) {
+    const release = await setup.storage.lock(id);
+    const stored = await setup.storage.load(id);
+    if (alive(stored)) return attach(setup, request, response, id, { ...stored.data }, false, release);
+    await release();
   }
-  const session = new Session(storage, id!, { ...(stored && stored.expires > Date.now() ? stored.data : {}) }, !stored || stored.expires <= Date.now(),
-    locking, release, (changed) => setCookie(response, changed, args));
-  attachSession(request, session);
-  setCookie(response, session, args);
+  const fresh = newSessionId();
+  attach(setup, request, response, fresh, {}, true, await setup.storage.lock(fresh));
 }
 
-async function save(args: SessionArgs, request: Request): Promise<void> {
-  const session = sessionOf(request);
-  if (!session) return;
-  // Saved with every request, so that its expiry slides as the cookie's does.
-  savedFor.add(request);
-  await session.save(expiry(args));
-}
-
-/** Requests whose session was saved already. */
-const savedFor = new WeakSet<Request>();
-
-const saveOnce = (args: SessionArgs, request: Request) => (savedFor.has(request) ? undefined : save(args, request));
+// Saved with every request, so that its expiry slides as the cookie's does; once, by whichever hook comes first.
+const finish = (request: Request) => request.session?.finish();
 
 export const sessions = new Tool<SessionArgs>('before_handler', (args, { request, response }) => load(args, request, response), {
   priority: 40, args: defaults, context: false,
   hooks: [
-    { point: 'before_finalize', priority: 90, callback: (args, { request }) => saveOnce(args, request) },
+    { point: 'before_finalize', priority: 90, callback: (_, { request }) => finish(request) },
     // After an error: saved before the error response goes out, so a login's redirect finds its session.
-    { point: 'after_error_response', callback: (args, { request }) => saveOnce(args, request) },
+    { point: 'after_error_response', callback: (_, { request }) => finish(request) },
     // The client left before either: saved anyway, so no change is lost and no lock is kept.
-    { point: 'on_end_request', callback: (args, { request }) => saveOnce(args, request) },
+    { point: 'on_end_request', callback: (_, { request }) => finish(request) },
   ],
 });
