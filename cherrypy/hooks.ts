@@ -182,15 +182,16 @@ export function planFor(settings: object): Plan {
 /**
  * Runs `hooks` in order; returns a promise only if one of them is async (then
  * the rest run after it), so a path whose tools are all synchronous stays so.
+ * `context` is passed on as it is (the pipeline gives its exchange: no object made per hook).
  */
-export function runHooks(hooks: readonly Hook[], request: Request, response: Response, from = 0): Promise<void> | undefined {
+export function runHooks(hooks: readonly Hook[], context: ToolContext, from = 0): Promise<void> | undefined {
   for (let i = from; i < hooks.length; i++) {
     const { tool, callback, args } = hooks[i]!;
     const result = tool.inContext
-      ? inContext(request, response, true, callback, undefined, [args, { request, response }])
-      : callback(args, { request, response });
+      ? inContext(context.request, context.response, true, callback, undefined, [args, context])
+      : callback(args, context);
     if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
-      return Promise.resolve(result).then(() => runHooks(hooks, request, response, i + 1));
+      return Promise.resolve(result).then(() => runHooks(hooks, context, i + 1));
     }
   }
   return undefined;

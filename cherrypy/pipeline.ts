@@ -199,7 +199,7 @@ const STAGES: ((ex: Exchange) => Promise<void> | undefined)[] = [
 
 function hooks(ex: Exchange, point: HookPoint): Promise<void> | undefined {
   const list = ex.plan[point];
-  return list.length === 0 ? undefined : runHooks(list, ex.request, ex.response);
+  return list.length === 0 ? undefined : runHooks(list, ex);
 }
 
 /** Runs the stages from `from` on; an async stage continues the run when it settles. */
@@ -253,7 +253,7 @@ export function endRequest(ex: Exchange): void {
 /** Runs hooks once the response went out: a failure, sync or async, can only be logged (never a crash, never a cut). */
 function runAfterResponse(ex: Exchange, list: readonly Hook[]): void {
   try {
-    runHooks(list, ex.request, ex.response)?.catch((err: unknown) => hookFailedLate(ex, err));
+    runHooks(list, ex)?.catch((err: unknown) => hookFailedLate(ex, err));
   } catch (err) {
     hookFailedLate(ex, err);
   }

@@ -127,7 +127,7 @@ export class Request {
 
   /** The request's cookies, name -> value (cookies.ts); a malformed header gives what could be read. */
   get cookie(): Record<string, string> {
-    return (this.parsedCookies ??= parseCookies(this.raw.headers.cookie));
+    return (this.parsedCookies ??= parseCookies(rawHeaderValues(this.raw, 'cookie')));
   }
 
   /** Query string and form body parameters; a repeated key gives an array (query values first). */
@@ -149,13 +149,22 @@ export class Request {
  */
 export function rawHeader(raw: IncomingMessage, lowerCaseName: string): string | undefined {
   const list = raw.rawHeaders;
-  for (let i = 0; i < list.length; i += 2) {
-    const name = list[i]!;
-    // Lengths and first letters first: most names differ there, and lower-casing makes a string.
-    if (name.length === lowerCaseName.length && (name.charCodeAt(0) | 0x20) === lowerCaseName.charCodeAt(0) &&
-      name.toLowerCase() === lowerCaseName) return list[i + 1];
-  }
+  for (let i = 0; i < list.length; i += 2) if (isNamed(list[i]!, lowerCaseName)) return list[i + 1];
   return undefined;
+}
+
+/** Every value of a header that may come more than once (Cookie), from the raw list. */
+export function rawHeaderValues(raw: IncomingMessage, lowerCaseName: string): string[] | undefined {
+  const list = raw.rawHeaders;
+  let values: string[] | undefined;
+  for (let i = 0; i < list.length; i += 2) if (isNamed(list[i]!, lowerCaseName)) (values ??= []).push(list[i + 1]!);
+  return values;
+}
+
+function isNamed(name: string, lowerCaseName: string): boolean {
+  // Lengths and first letters first: most names differ there, and lower-casing makes a string.
+  return name.length === lowerCaseName.length && (name.charCodeAt(0) | 0x20) === lowerCaseName.charCodeAt(0) &&
+    name.toLowerCase() === lowerCaseName;
 }
 
 export function addAll(params: Params, search: URLSearchParams): Params {

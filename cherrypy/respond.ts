@@ -69,7 +69,7 @@ export function send(ex: Exchange, body: unknown): void {
   if (res.destroyed) return;
   const headers = headerObject(response);
   const cookies = response.setCookies;
-  if (cookies) headers['Set-Cookie'] = [headers['Set-Cookie'] ?? [], cookies].flat();
+  if (cookies) headers['Set-Cookie'] = headers['Set-Cookie'] === undefined ? cookies : [headers['Set-Cookie'], cookies].flat();
   if (host.draining) headers['Connection'] = 'close';
   else if (hasUnreadBody(request)) {
     // A body nobody read (an early error) cannot be skipped safely: close after the answer, lingering.
@@ -203,7 +203,7 @@ export function fail(ex: Exchange, err: unknown): void {
     return;
   }
   try {
-    const before = runHooks(ex.plan.before_error_response, request, ex.response);
+    const before = runHooks(ex.plan.before_error_response, ex);
     if (before) before.then(() => respondWithError(ex, err)).catch((again: unknown) => failedAgain(ex, again));
     else respondWithError(ex, err);
   } catch (again) {
@@ -225,7 +225,7 @@ function respondWithError(ex: Exchange, err: unknown): void {
   ex.response = fresh;
   // A writeHead that failed on a bad header value left its status text behind: let node pick the new one.
   res.statusMessage = '';
-  for (const { callback, args } of ex.plan.failsafe) callback(args, { request, response: fresh });
+  for (const { callback, args } of ex.plan.failsafe) callback(args, ex);
   let body: string | null;
   if (err instanceof HTTPRedirect) {
     fresh.status = err.status;
@@ -249,7 +249,7 @@ function respondWithError(ex: Exchange, err: unknown): void {
     fresh.headers['Content-Type'] = 'text/html;charset=utf-8';
     body = customErrorPage(ex, status, message, traceback) ?? errorPageHeaders(fresh, message, status, traceback || undefined);
   }
-  const after = runHooks(ex.plan.after_error_response, request, fresh);
+  const after = runHooks(ex.plan.after_error_response, ex);
   if (after) after.then(() => send(ex, body), (again: unknown) => fail(ex, again));
   else send(ex, body);
 }

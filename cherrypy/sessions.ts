@@ -211,7 +211,8 @@ export class Session {
   /** Set by delete(): nothing is saved, and the cookie is dropped. */
   deleted = false;
   private data: SessionData;
-  private readonly changes = new Map<string, Change>();
+  /** What this request set or deleted (made on the first change: most requests only read). */
+  private changes: Map<string, Change> | undefined = undefined;
   private release: (() => Promise<void>) | undefined;
   private regeneratedFrom: string | undefined = undefined;
   /** Saved at the end of its request already (finish()). */
@@ -241,7 +242,7 @@ export class Session {
 
   set(key: string, value: unknown): void {
     this.data[key] = value;
-    this.changes.set(key, { set: value });
+    (this.changes ??= new Map()).set(key, { set: value });
   }
 
   has(key: string): boolean {
@@ -252,7 +253,7 @@ export class Session {
   delete(key?: string): void {
     if (key !== undefined) {
       delete this.data[key];
-      this.changes.set(key, { deleted: true });
+      (this.changes ??= new Map()).set(key, { deleted: true });
       return;
     }
     this.deleted = true;
@@ -291,11 +292,12 @@ export class Session {
   /** This request's changes applied to `stored` (what is stored now); with nothing stored, this request's data. */
   private merged(stored: SessionData | undefined): SessionData {
     if (!stored) return this.data;
+    if (this.changes === undefined) return stored;
     for (const [key, change] of this.changes) {
       if ('deleted' in change) delete stored[key];
       else stored[key] = change.set;
     }
-    this.changes.clear();
+    this.changes = undefined;
     return stored;
   }
 
@@ -339,7 +341,7 @@ export class Session {
         }
       }
     } finally {
-      this.changes.clear();
+      this.changes = undefined;
       this.regeneratedFrom = undefined;
       const release = this.release;
       this.release = undefined;
