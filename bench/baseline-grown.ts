@@ -52,6 +52,9 @@ createServer(async (req, res) => {
     const id = decodeURIComponent(path.slice(7));
     return send(200, 'application/json', JSON.stringify({ id, name: `item ${id}` }));
   }
-  send(404, html, '<!DOCTYPE html>\n<html><body><h2>404 Not Found</h2><p>Nothing matches the given URI</p></body></html>\n');
+  // The same page and headers as ours: the path named and escaped, scripts and sniffing forbidden.
+  const named = path.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  send(404, html, '<!DOCTYPE html>\n<html>\n<head><meta charset="utf-8"><title>404 Not Found</title></head>\n<body>\n<h2>404 Not Found</h2>\n' +
+    `<p>The path &#39;${named}&#39; was not found.</p>\n</body>\n</html>\n`, { 'content-security-policy': "default-src 'none'", 'x-content-type-options': 'nosniff' });
 }).listen(Number(process.env.PORT), '127.0.0.1');
 process.on('SIGTERM', () => process.exit(0));

@@ -125,25 +125,29 @@ export function handleRequest(host: Host, req: IncomingMessage, res: ServerRespo
   request.segments = route.below;
   const response = new Response();
   let ex: Exchange;
+  let found = false;
   try {
     if (route.app) {
       request.script_name = route.app.scriptName;
-      dispatch(host, request, response, route, key);
-    } else {
-      request.handler = () => { throw new NotFound(route.path); };
+      found = dispatch(host, request, response, route, key);
     }
+    if (!found) request.handler = () => { throw new NotFound(route.path); }; // a tool may still answer (static files)
     ex = new Exchange(host, req, res, request, response);
   } catch (err) {
     ex = new Exchange(host, req, res, request, response);
     fail(ex, err);
     return ex;
   }
-  run(ex, 0);
+  if (ex.plan.empty && !takesBody(request.method)) {
+    // No tool on this path and no body (most requests): the handler and the response, or a 404 without a throw.
+    if (found) runHandlerOnly(ex);
+    else fail(ex, new NotFound(route.path));
+  } else run(ex, 0);
   return ex;
 }
 
-/** Finds the handler and sets request.handler and request.config (with `_cp_config` merged in). */
-function dispatch(host: Host, request: Request, response: Response, route: Route, key: string): void {
+/** Finds the handler and sets request.handler and request.config (with `_cp_config` merged in); false when nothing answers the path. */
+function dispatch(host: Host, request: Request, response: Response, route: Route, key: string): boolean {
   const app = route.app!;
   const dispatcher = request.config['request.dispatch'] ?? treeDispatcher;
   const cached = dispatcher.cacheable ? route.resolution : undefined;
@@ -160,16 +164,13 @@ function dispatch(host: Host, request: Request, response: Response, route: Route
     }
   }
   const found = resolution.found;
-  if (found) {
-    request.config = dispatcher.cacheable
-      ? route.settings ??= app.withObjectConfig(request.config, found)
-      : app.withObjectConfig(request.config, found);
-  }
   if (!found) {
     debug('no handler for %s', request.path);
-    request.handler = () => { throw new NotFound(request.path); };
-    return;
+    return false;
   }
+  request.config = dispatcher.cacheable
+    ? route.settings ??= app.withObjectConfig(request.config, found)
+    : app.withObjectConfig(request.config, found);
   if (resolution.allow) response.headers['Allow'] = resolution.allow;
   request.is_index = found.is_index;
   if (found.args.length) request.args = found.args.slice(); // a copy: the handler may change it
@@ -180,6 +181,7 @@ function dispatch(host: Host, request: Request, response: Response, route: Route
     if (!found.argsFit) checkArguments(found, request.config['request.show_mismatched_params']);
     return inContext(request, response, runsLater, handler, owner, request.args);
   };
+  return true;
 }
 
 // The stages after dispatch, in order. Each returns a promise only when it has to wait.
@@ -204,17 +206,6 @@ function hooks(ex: Exchange, point: HookPoint): Promise<void> | undefined {
 
 /** Runs the stages from `from` on; an async stage continues the run when it settles. */
 function run(ex: Exchange, from: number): void {
-  if (from === 0 && ex.plan.empty && !takesBody(ex.request.method)) {
-    // No tool on this path and no body: only the handler and the response (most requests).
-    try {
-      const pending = callHandler(ex);
-      if (pending) pending.then(() => finalize(ex), (err: unknown) => fail(ex, err));
-      else finalize(ex);
-    } catch (err) {
-      fail(ex, err);
-    }
-    return;
-  }
   try {
     for (let stage = from; stage < STAGES.length; stage++) {
       const pending = STAGES[stage]!(ex);
@@ -223,6 +214,17 @@ function run(ex: Exchange, from: number): void {
         return;
       }
     }
+  } catch (err) {
+    fail(ex, err);
+  }
+}
+
+/** The stages of a request that no tool touches: the handler and the response. */
+function runHandlerOnly(ex: Exchange): void {
+  try {
+    const pending = callHandler(ex);
+    if (pending) pending.then(() => finalize(ex), (err: unknown) => fail(ex, err));
+    else finalize(ex);
   } catch (err) {
     fail(ex, err);
   }
