@@ -30,19 +30,30 @@ const ATTRIBUTE = /^[^\x00-\x1f\x7f;]*$/;
 /** Parses Cookie header values into name -> value; never throws. */
 export function parseCookies(header: string | string[] | undefined): Record<string, string> {
   const cookies = bag<string>();
-  if (header === undefined) return cookies;
-  for (const line of Array.isArray(header) ? header : [header]) {
-    for (const pair of line.split(';')) {
-      const eq = pair.indexOf('=');
-      if (eq <= 0) continue;
-      const name = pair.slice(0, eq).trim();
-      if (!TOKEN.test(name) || name in cookies) continue;
-      let value = pair.slice(eq + 1).trim();
-      if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
-      cookies[name] = decode(value);
-    }
-  }
+  if (typeof header === 'string') parseLine(cookies, header);
+  else if (header !== undefined) for (const line of header) parseLine(cookies, line);
   return cookies;
+}
+
+/** One header's `name=value; name=value` pairs, scanned in place (every request with a session reads one). */
+function parseLine(cookies: Record<string, string>, line: string): void {
+  let eq = -1;
+  for (let start = 0; start < line.length;) {
+    let end = line.indexOf(';', start);
+    if (end < 0) end = line.length;
+    // The next '=' is looked for again only once the scan has passed it: linear even for `a;a;a;...;b=1`.
+    if (eq < start) eq = line.indexOf('=', start);
+    if (eq < 0) return; // no pair from here on
+    if (eq < end) {
+      const name = line.slice(start, eq).trim();
+      if (TOKEN.test(name) && !(name in cookies)) {
+        let value = line.slice(eq + 1, end).trim();
+        if (value.length >= 2 && value.charCodeAt(0) === 0x22 && value.charCodeAt(value.length - 1) === 0x22) value = value.slice(1, -1);
+        cookies[name] = decode(value);
+      }
+    }
+    start = end + 1;
+  }
 }
 
 function decode(value: string): string {

@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import * as cherrypy from '../index.ts';
 import { serve, until, type TestServer } from '../testing.ts';
+import { parseCookies } from '../cookies.ts';
 
 class Shop {
   static seenFiles: string[] = [];
@@ -113,6 +114,10 @@ describe('state: cookies', () => {
   it('parses what it can of any Cookie header, never failing the request', async () => {
     const res = await site.get('/cookies', { Cookie: 'theme="dark%20mode"; =nameless; noequals; __proto__=polluted; odd=%E0%A4%A; theme=second' });
     expect(JSON.parse(res.body)).to.deep.equal({ names: 3, theme: 'dark mode', proto: 'polluted', odd: '%E0%A4%A' });
+    // Pairs without '=' before the one with it; a second Cookie header line is read too.
+    const crowded = await site.get('/cookies', { Cookie: 'a;b;c; theme=x;' });
+    expect(JSON.parse(crowded.body)).to.deep.equal({ names: 1, theme: 'x', proto: null, odd: null });
+    expect({ ...parseCookies(['a;b', ' theme = "x" ;odd=1', 'theme=y']) }).to.deep.equal({ theme: 'x', odd: '1' });
     expect(({} as Record<string, unknown>).polluted).to.equal(undefined);
   });
 
