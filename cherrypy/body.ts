@@ -44,8 +44,13 @@ export function announcesBody(req: IncomingMessage): boolean {
   return (length !== undefined && length !== '0') || rawHeader(req, 'transfer-encoding') !== undefined;
 }
 
-/** What receiveBody got for each request: the bytes, an upload's parts, or why there are none. */
-const received = new WeakMap<IncomingMessage, Buffer | Multipart | HTTPError>();
+/** What receiveBody got, kept on the request: the bytes, an upload's parts, or why there are none. */
+const RECEIVED = Symbol('received body');
+type Receiving = IncomingMessage & { [RECEIVED]?: Buffer | Multipart | HTTPError };
+
+function keep(req: IncomingMessage, got: Buffer | Multipart | HTTPError): void {
+  (req as Receiving)[RECEIVED] = got;
+}
 /** Bytes held right now by bodies being received, across all requests. */
 let buffered = 0;
 
@@ -59,7 +64,7 @@ export function receiveBody(req: IncomingMessage, res: ServerResponse, settings:
   const limit = settings['server.max_request_body_size'];
   const length = rawHeader(req, 'content-length');
   if (length !== undefined && Number(length) > limit) {
-    received.set(req, tooLarge(limit));
+    keep(req, tooLarge(limit));
     return done();
   }
   let upload: MultipartReceiver | undefined;
@@ -67,7 +72,7 @@ export function receiveBody(req: IncomingMessage, res: ServerResponse, settings:
     try {
       upload = receiveMultipart(req, settings);
     } catch (err) {
-      received.set(req, err as HTTPError);
+      keep(req, err as HTTPError);
       return done();
     }
   }
@@ -133,7 +138,7 @@ class BodyReceiver implements Watched {
     if (!upload) return this.finish();
     upload.end();
     upload.result.then((parts) => {
-      this.res.once('close', () => void removeAll(parts.temporary));
+      if (parts.temporary.length) this.res.once('close', () => void removeAll(parts.temporary));
       this.finish(undefined, parts);
     }, (err: HTTPError) => this.finish(err));
   }
@@ -152,7 +157,7 @@ class BodyReceiver implements Watched {
       req.pause();
       this.upload?.abort();
     }
-    received.set(req, err ?? parts ?? (this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size)));
+    keep(req, err ?? parts ?? (this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size)));
     this.done();
   }
 }
@@ -186,7 +191,7 @@ function startWatching(): void {
 export function readBody(request: Request): void {
   if (request.body !== undefined) return; // read already (json_in reads it first)
   const raw = request.raw;
-  const got = received.get(raw);
+  const got = (raw as Receiving)[RECEIVED];
   if (got instanceof HTTPError) throw got;
   if (got === undefined && raw.headers['content-length'] === undefined && raw.headers['transfer-encoding'] === undefined) {
     throw new HTTPError(411, 'A request body needs a Content-Length or Transfer-Encoding header');

@@ -69,97 +69,120 @@ function safeFilename(name: string | undefined): string {
   return (name ?? '').split(/[/\\]/).pop()!.replace(/[\x00-\x1f\x7f]/g, '').replace(/^\.+$/, '').slice(0, 255);
 }
 
-/** A multipart body being parsed: body.ts feeds it the bytes as they arrive. */
-export interface MultipartReceiver {
-  write(chunk: Buffer): void;
-  /** The body is complete: `result` settles once every file is stored. */
-  end(): void;
-  /** The body failed (too slow, too large, the client left): temporary files are removed. */
-  abort(): void;
-  /** The fields and files, or the HTTP error to answer. */
-  readonly result: Promise<Multipart>;
+/** Starts parsing `req`'s multipart body (body.ts feeds it the bytes as they arrive); throws 400 when it has no usable boundary. */
+export function receiveMultipart(req: IncomingMessage, settings: Settings): MultipartReceiver {
+  return new MultipartReceiver(req, settings);
 }
 
-/** Starts parsing `req`'s multipart body; throws 400 when it has no usable boundary. */
-export function receiveMultipart(req: IncomingMessage, settings: Settings): MultipartReceiver {
-  const parsed: Multipart = { fields: bag(), files: bag(), temporary: [] };
-  const memoryLimit = settings['server.multipart_memory_size'];
-  const dir = settings['server.multipart_tmp_dir'] || tmpdir();
-  let parser: busboy.Busboy;
-  try {
-    parser = busboy({
-      headers: req.headers,
-      limits: {
-        fileSize: settings['server.max_request_body_size'],
-        parts: settings['server.multipart_max_parts'],
-        fieldSize: settings['server.multipart_max_field_size'],
-        headerPairs: 100,
-      },
-    });
-  } catch (err) {
-    throw new HTTPError(400, `Bad multipart body: ${(err as Error).message}`);
+/**
+ * A multipart body being parsed. A class rather than closures, as body.ts's
+ * BodyReceiver: every upload would otherwise pay for naming each of them.
+ */
+export class MultipartReceiver {
+  /** The fields and files, or the HTTP error to answer. */
+  readonly result: Promise<Multipart>;
+  private readonly parsed: Multipart = { fields: bag(), files: bag(), temporary: [] };
+  private readonly parser: busboy.Busboy;
+  /** Files being written to disk, and the writes still to finish before the result. */
+  private readonly writers = new Set<WriteStream>();
+  private readonly pending: Promise<void>[] = [];
+  private failed = false;
+  private settle!: { resolve: (m: Multipart) => void; reject: (e: HTTPError) => void };
+
+  constructor(req: IncomingMessage, private readonly settings: Settings) {
+    try {
+      this.parser = busboy({
+        // busboy reads only the content type: handing it just that spares node building `req.headers`.
+        headers: { 'content-type': rawHeader(req, 'content-type') },
+        limits: {
+          fileSize: settings['server.max_request_body_size'],
+          parts: settings['server.multipart_max_parts'],
+          fieldSize: settings['server.multipart_max_field_size'],
+          headerPairs: 100,
+        },
+      });
+    } catch (err) {
+      throw new HTTPError(400, `Bad multipart body: ${(err as Error).message}`);
+    }
+    this.result = new Promise<Multipart>((resolve, reject) => (this.settle = { resolve, reject }));
+    this.result.catch(() => {}); // handled by the caller; never an unhandled rejection
+    const parser = this.parser;
+    parser.on('field', (name, value, info) => this.onField(name, value, info.valueTruncated));
+    parser.on('file', (name, stream, info) => this.onFile(name, stream, info));
+    parser.on('partsLimit', () => this.fail(new HTTPError(413, `The form has more than server.multipart_max_parts (${settings['server.multipart_max_parts']}) parts`)));
+    parser.on('error', (err: Error) => this.fail(new HTTPError(400, `Bad multipart body: ${err.message}`)));
+    parser.on('close', () => this.onClose());
   }
-  const writers = new Set<WriteStream>();
-  const pending = new Set<Promise<void>>();
-  let settle!: { resolve: (m: Multipart) => void; reject: (e: HTTPError) => void };
-  const result = new Promise<Multipart>((resolve, reject) => (settle = { resolve, reject }));
-  result.catch(() => {}); // handled by the caller; never an unhandled rejection
-  let failed = false;
-  const fail = (err: HTTPError) => {
-    if (failed) return;
-    failed = true;
-    for (const writer of writers) writer.destroy();
-    void removeAll(parsed.temporary);
-    settle.reject(err);
-  };
-  parser.on('field', (name, value, info) => {
-    if (info.valueTruncated) return fail(new HTTPError(413, `A form field is larger than server.multipart_max_field_size (${settings['server.multipart_max_field_size']} bytes)`));
-    addValue(parsed.fields, name, value);
-  });
-  parser.on('file', (name, stream, info) => {
+
+  write(chunk: Buffer): void {
+    if (!this.failed) this.parser.write(chunk);
+  }
+
+  /** The body is complete: `result` settles once every file is stored. */
+  end(): void {
+    if (!this.failed) this.parser.end();
+  }
+
+  /** The body failed (too slow, too large, the client left): temporary files are removed. */
+  abort(): void {
+    this.fail(new HTTPError(400, 'The request body was not received'));
+  }
+
+  private fail(err: HTTPError): void {
+    if (this.failed) return;
+    this.failed = true;
+    for (const writer of this.writers) writer.destroy();
+    void removeAll(this.parsed.temporary);
+    this.settle.reject(err);
+  }
+
+  private onField(name: string, value: string, truncated: boolean): void {
+    if (truncated) return this.fail(new HTTPError(413, `A form field is larger than server.multipart_max_field_size (${this.settings['server.multipart_max_field_size']} bytes)`));
+    addValue(this.parsed.fields, name, value);
+  }
+
+  private onFile(name: string, stream: Readable, info: busboy.FileInfo): void {
+    const { settings, parsed } = this;
+    const memoryLimit = settings['server.multipart_memory_size'];
     const chunks: Buffer[] = [];
     let size = 0;
     let file: WriteStream | undefined;
     let path: string | undefined;
     stream.on('data', (chunk: Buffer) => {
-      if (failed) return;
+      if (this.failed) return;
       size += chunk.length;
       if (file) return void file.write(chunk);
       chunks.push(chunk);
       if (size > memoryLimit) {
         // Too large for memory: from here on the file goes to disk.
-        path = join(dir, `cherrypy-upload-${randomBytes(12).toString('hex')}`);
+        path = join(settings['server.multipart_tmp_dir'] || tmpdir(), `cherrypy-upload-${randomBytes(12).toString('hex')}`);
         parsed.temporary.push(path);
         file = createWriteStream(path, { flags: 'wx', mode: 0o600 });
-        writers.add(file);
-        file.on('error', () => fail(new HTTPError(500, 'Could not store the upload')));
+        this.writers.add(file);
+        file.on('error', () => this.fail(new HTTPError(500, 'Could not store the upload')));
         for (const c of chunks.splice(0)) file.write(c);
       }
     });
-    stream.on('limit', () => fail(new HTTPError(413, `The request body exceeds the maximum allowed size (${settings['server.max_request_body_size']} bytes)`)));
+    stream.on('limit', () => this.fail(new HTTPError(413, `The request body exceeds the maximum allowed size (${settings['server.max_request_body_size']} bytes)`)));
     stream.on('end', () => {
-      if (failed) return;
+      if (this.failed) return;
       addValue(parsed.files, name, new UploadedFile(safeFilename(info.filename), info.mimeType, size, file ? undefined : Buffer.concat(chunks, size), path));
       if (file) {
         const writer = file;
-        pending.add(new Promise((stored) => writer.end(() => { writers.delete(writer); stored(); })));
+        this.pending.push(new Promise((stored) => writer.end(() => { this.writers.delete(writer); stored(); })));
       }
     });
-  });
-  parser.on('partsLimit', () => fail(new HTTPError(413, `The form has more than server.multipart_max_parts (${settings['server.multipart_max_parts']}) parts`)));
-  parser.on('error', (err: Error) => fail(new HTTPError(400, `Bad multipart body: ${err.message}`)));
-  parser.on('close', () => {
-    if (!failed) void Promise.all(pending).then(() => (failed ? undefined : settle.resolve(parsed)));
-  });
-  return {
-    write: (chunk) => { if (!failed) parser.write(chunk); },
-    end: () => { if (!failed) parser.end(); },
-    abort: () => fail(new HTTPError(400, 'The request body was not received')),
-    result,
-  };
+  }
+
+  private onClose(): void {
+    if (this.failed) return;
+    if (this.pending.length === 0) return this.settle.resolve(this.parsed);
+    void Promise.all(this.pending).then(() => (this.failed ? undefined : this.settle.resolve(this.parsed)));
+  }
 }
 
 /** Removes temporary upload files; a file already gone is fine. */
-export function removeAll(paths: string[]): Promise<void> {
+export function removeAll(paths: string[]): Promise<void> | undefined {
+  if (paths.length === 0) return undefined;
   return Promise.all(paths.map((p) => fs.rm(p, { force: true }))).then(() => undefined);
 }

@@ -135,7 +135,14 @@ export class Request {
     if (this.parsedParams === undefined) {
       const params: Params = bag();
       if (this.query_string) addAll(params, new URLSearchParams(this.query_string));
-      if (this.bodyParams) for (const [k, v] of Object.entries(this.bodyParams)) for (const one of [v].flat()) addValue(params, k, one);
+      const form = this.bodyParams;
+      if (form) {
+        for (const key in form) {
+          const value = form[key]!;
+          if (typeof value === 'string') addValue(params, key, value);
+          else for (const one of value) addValue(params, key, one);
+        }
+      }
       this.parsedParams = params;
     }
     return this.parsedParams;
