@@ -30,7 +30,10 @@ import type { Settings } from './config.ts';
 
 /** The request's media type, lower-cased, without parameters (`application/json`); read without making node build `req.headers`. */
 export function mediaType(req: IncomingMessage): string {
-  return (rawHeader(req, 'content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+  const value = rawHeader(req, 'content-type');
+  if (value === undefined) return '';
+  const semicolon = value.indexOf(';');
+  return (semicolon < 0 ? value : value.slice(0, semicolon)).trim().toLowerCase();
 }
 
 /** POST, PUT and PATCH: the methods whose body is read before the handler runs. */
