@@ -83,21 +83,44 @@ class Locks {
 }
 
 /**
+ * What a RAM session holds between requests: a copy that nobody else can
+ * change. A flat record of strings, finite numbers, booleans and nulls (most
+ * sessions: a user id, a counter, a flag) is copied as an object; anything
+ * else is kept as JSON, as the file storage keeps it. Either way a request
+ * gets back exactly what a JSON round trip would give.
+ */
+type Held = SessionData | string;
+
+function hold(data: SessionData): Held {
+  for (const key in data) {
+    const value = data[key];
+    const type = typeof value;
+    if (type === 'string' || type === 'boolean' || value === null || (type === 'number' && Number.isFinite(value))) continue;
+    return JSON.stringify(data);
+  }
+  return { ...data };
+}
+
+function unhold(held: Held): SessionData {
+  return typeof held === 'string' ? JSON.parse(held) as SessionData : { ...held };
+}
+
+/**
  * Sessions in this process's memory: gone on restart, not shared between
  * replicas. Synchronous: a request whose session is in RAM never waits.
  */
 export class RamStorage implements SessionStorage {
-  private readonly sessions = new Map<string, { data: string; expires: number }>();
+  private readonly sessions = new Map<string, { data: Held; expires: number }>();
   private readonly locks = new Locks();
 
   load(id: string) {
     const entry = this.sessions.get(id);
-    return entry ? { data: JSON.parse(entry.data) as SessionData, expires: entry.expires } : undefined;
+    return entry ? { data: unhold(entry.data), expires: entry.expires } : undefined;
   }
 
   save(id: string, data: SessionData, expires: number) {
-    // Stored as JSON, as the file storage does: a session holds data, not live objects.
-    this.sessions.set(id, { data: JSON.stringify(data), expires });
+    // Data, not live objects: what a later request gets is a copy, never an object this one still holds.
+    this.sessions.set(id, { data: hold(data), expires });
   }
 
   delete(id: string) {
@@ -111,7 +134,7 @@ export class RamStorage implements SessionStorage {
   /** In memory the read, the change and the write happen in one go: nothing can interleave. */
   update(id: string, apply: (stored: SessionData | undefined) => SessionData, expires: number) {
     const entry = this.sessions.get(id);
-    this.save(id, apply(entry ? JSON.parse(entry.data) as SessionData : undefined), expires);
+    this.save(id, apply(entry ? unhold(entry.data) : undefined), expires);
   }
 
   clean(now: number) {

@@ -198,6 +198,31 @@ describe('state: sessions in RAM', () => {
   });
 });
 
+describe('state: RamStorage', () => {
+  it('gives back what a JSON round trip would, and never an object someone else holds', () => {
+    const ram = new cherrypy.RamStorage();
+    const expires = Date.now() + 60_000;
+    const samples: cherrypy.SessionData[] = [
+      { user: 'ada', n: 3, admin: false, none: null },
+      { cart: ['a', 'b'], at: new Date(0), gone: undefined, odd: Number.NaN, nested: { deep: [1, { x: 2 }] } },
+      { n: Number.POSITIVE_INFINITY },
+      { maybe: undefined },
+    ];
+    for (const [i, data] of samples.entries()) {
+      ram.save(`s${i}`, data, expires);
+      const first = ram.load(`s${i}`)!.data;
+      expect(first).to.deep.equal(JSON.parse(JSON.stringify(data)));
+      first.added = 'by this request only';
+      if (Array.isArray(first.cart)) (first.cart as string[]).push('c');
+      expect(ram.load(`s${i}`)!.data).to.deep.equal(JSON.parse(JSON.stringify(data)));
+    }
+    const data = { n: 1 };
+    ram.save('held', data, expires);
+    data.n = 2; // the caller's object changes after the save: the stored session does not
+    expect(ram.load('held')!.data).to.deep.equal({ n: 1 });
+  });
+});
+
 describe('state: sessions in files, with early locking', () => {
   const dir = mkdtempSync(join(tmpdir(), 'cp-sessions-'));
   let site: TestServer;
