@@ -84,21 +84,7 @@ export class CookieJar {
   set(name: string, value: string, options: CookieOptions = {}): void {
     if (!TOKEN.test(name)) throw new TypeError(`cookie name '${name}' is not a token`);
     const encoded = COOKIE_OCTETS.test(value) ? value : encodeURIComponent(value);
-    let line = `${name}=${encoded}`;
-    if (options.domain !== undefined) line += `; Domain=${attribute('domain', options.domain)}`;
-    line += `; Path=${attribute('path', options.path ?? '/')}`;
-    if (options.maxAge !== undefined) {
-      if (!Number.isFinite(options.maxAge)) throw new TypeError('cookie maxAge must be a number of seconds');
-      line += `; Max-Age=${Math.max(0, Math.floor(options.maxAge))}`;
-    }
-    if (options.expires !== undefined) line += `; Expires=${options.expires.toUTCString()}`;
-    if (options.secure || options.sameSite === 'None') line += '; Secure';
-    if (options.httpOnly) line += '; HttpOnly';
-    if (options.sameSite !== undefined) {
-      if (!['Strict', 'Lax', 'None'].includes(options.sameSite)) throw new TypeError(`cookie sameSite must be Strict, Lax or None, got ${String(options.sameSite)}`);
-      line += `; SameSite=${options.sameSite}`;
-    }
-    this.lines.set(`${name};${options.path ?? '/'};${options.domain ?? ''}`, line);
+    this.lines.set(`${name};${options.path ?? '/'};${options.domain ?? ''}`, `${name}=${encoded}${attributesOf(options)}`);
   }
 
   /** Tells the client to drop `name` (same path and domain as it was set with). */
@@ -114,6 +100,32 @@ export class CookieJar {
   get size(): number {
     return this.lines.size;
   }
+}
+
+/** Options objects that cannot change (frozen, no `expires` Date), with their attributes formatted: tools.sessions sets one cookie per request with the same options. */
+const formatted = new WeakMap<CookieOptions, string>();
+
+/** `; Path=/; Max-Age=3600; HttpOnly; SameSite=Lax`: the part of a Set-Cookie line after the value. */
+function attributesOf(options: CookieOptions): string {
+  const constant = options.expires === undefined && Object.isFrozen(options);
+  const known = constant ? formatted.get(options) : undefined;
+  if (known !== undefined) return known;
+  let line = '';
+  if (options.domain !== undefined) line += `; Domain=${attribute('domain', options.domain)}`;
+  line += `; Path=${attribute('path', options.path ?? '/')}`;
+  if (options.maxAge !== undefined) {
+    if (!Number.isFinite(options.maxAge)) throw new TypeError('cookie maxAge must be a number of seconds');
+    line += `; Max-Age=${Math.max(0, Math.floor(options.maxAge))}`;
+  }
+  if (options.expires !== undefined) line += `; Expires=${options.expires.toUTCString()}`;
+  if (options.secure || options.sameSite === 'None') line += '; Secure';
+  if (options.httpOnly) line += '; HttpOnly';
+  if (options.sameSite !== undefined) {
+    if (!['Strict', 'Lax', 'None'].includes(options.sameSite)) throw new TypeError(`cookie sameSite must be Strict, Lax or None, got ${String(options.sameSite)}`);
+    line += `; SameSite=${options.sameSite}`;
+  }
+  if (constant) formatted.set(options, line);
+  return line;
 }
 
 function attribute(name: string, value: string): string {

@@ -66,10 +66,11 @@ function setupFor(args: SessionArgs): Setup {
   if (!['implicit', 'early', 'explicit'].includes(locking)) throw new Error(`tools.sessions.locking must be implicit, early or explicit, got '${locking}'`);
   setup = {
     storage: storageFor(args), locking, lifetimeMs: args.timeout * 60_000, name: args.name,
-    cookie: {
+    // Frozen: the jar formats its attributes once (cookies.ts).
+    cookie: Object.freeze({
       path: args.path, domain: args.domain || undefined, secure: args.secure, httpOnly: args.httponly,
       sameSite: (args.samesite || undefined) as CookieOptions['sameSite'], maxAge: args.timeout * 60,
-    },
+    }),
   };
   setups.set(args, setup);
   return setup;
