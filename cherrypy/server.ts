@@ -41,6 +41,7 @@ import type { Log } from './log.ts';
 import type { Tree } from './app.ts';
 import type { Settings } from './config.ts';
 import { rawHeader } from './request.ts';
+import { SlotList } from './slots.ts';
 
 const PEER = Symbol('peer address');
 type PeerSocket = Socket & { [PEER]?: string; _httpMessage?: ServerResponse | null };
@@ -57,7 +58,9 @@ interface Job {
   req: IncomingMessage;
   res: ServerResponse;
   /** The unfinished requests of this job's connection, once it is one of them (queued, or not done at once). */
-  siblings: Set<Job> | undefined;
+  siblings: SlotList<Job> | undefined;
+  /** Its place among them (slots.ts). */
+  slot: number;
   exchange?: Exchange;
   started: boolean;
   /** Its slot was given back before the response ended (a file being sent). */
@@ -76,7 +79,7 @@ export class Server implements Host {
   private queueHead = 0;
   private starting = false;
   /** Open sockets and their requests not yet finished (started or queued). */
-  private readonly sockets = new Map<Socket, Set<Job>>();
+  private readonly sockets = new Map<Socket, SlotList<Job>>();
   private readonly poolSize: number;
   private readonly queueLimit: number;
   /** Started requests whose response did not end at once, by response (see release). */
@@ -97,7 +100,7 @@ export class Server implements Host {
       connectionsCheckingInterval: Math.min(1000, Math.max(25, Math.round(socketMs / 4))),
     }, this.onRequest);
     this.http.on('connection', (socket: Socket) => {
-      const jobs = new Set<Job>();
+      const jobs = new SlotList<Job>();
       this.sockets.set(socket, jobs);
       // The peer's address, read once: the access log needs it for every
       // request, and a socket that closed early no longer knows it.
@@ -106,7 +109,7 @@ export class Server implements Host {
       // own when the client goes away: finish them here, or their slots leak.
       socket.once('close', () => {
         this.sockets.delete(socket);
-        for (const job of jobs) this.finish(job);
+        jobs.forEachRemovable((job) => this.finish(job));
       });
     });
     this.http.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
@@ -128,7 +131,7 @@ export class Server implements Host {
   }
 
   private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    const job: Job = { req, res, siblings: undefined, started: false, released: false, done: false };
+    const job: Job = { req, res, siblings: undefined, slot: -1, started: false, released: false, done: false };
     const socket = req.socket as PeerSocket;
     if (isClosing(socket)) {
       // Bytes that followed a request the connection is closing after: possibly a smuggled request. Never handled.
@@ -207,7 +210,7 @@ export class Server implements Host {
     if (job.done) return;
     job.done = true;
     if (job.started && !job.released) this.active--;
-    job.siblings?.delete(job);
+    job.siblings?.remove(job);
     this.accessLog(job);
     if (job.exchange) endRequest(job.exchange);
     if (this.shuttingDown) this.closeIdle();
@@ -265,8 +268,8 @@ export class Server implements Host {
     const jobs = this.sockets.get(socket);
     let answerable = !socket._httpMessage;
     if (jobs && jobs.size > 0) {
-      answerable = [...jobs].every((job) => !job.started && !job.res.headersSent);
-      if (answerable) for (const job of jobs) this.finish(job);
+      answerable = jobs.snapshot().every((job) => !job.started && !job.res.headersSent);
+      if (answerable) jobs.forEachRemovable((job) => this.finish(job));
     }
     lingeringClose(socket, answerable ? plainResponse(status, `${status} ${STATUS_CODES[status]}\n`) : undefined);
   }
@@ -321,7 +324,7 @@ export class Server implements Host {
       const deadline = setTimeout(() => {
         let cut = 0;
         for (const jobs of this.sockets.values()) {
-          for (const { req, started } of jobs) {
+          for (const { req, started } of jobs.snapshot()) {
             if (!started) continue;
             cut++;
             this.log.error(`Cut off at shutdown_timeout: ${req.method} ${req.url} from ${req.socket.remoteAddress}`, 'ENGINE');

@@ -1,0 +1,48 @@
+/**
+ * A list whose members know their place in it (`slot`), for the server's
+ * bookkeeping of requests in flight: adding is a push and removing a swap with
+ * the last member, so neither makes garbage. A Set would do the same job, but
+ * its table is grown, shrunk and copied as bursts of requests come and go,
+ * and under load that copying showed up as garbage-collection time.
+ * Order is not kept. A member belongs to one list at a time.
+ */
+export interface Slotted {
+  slot: number;
+}
+
+export class SlotList<T extends Slotted> {
+  private readonly members: T[] = [];
+
+  get size(): number {
+    return this.members.length;
+  }
+
+  add(member: T): void {
+    member.slot = this.members.push(member) - 1;
+  }
+
+  remove(member: T): void {
+    const { members } = this;
+    if (members[member.slot] !== member) return; // not (or no longer) here
+    const last = members.pop()!;
+    if (last !== member) {
+      members[member.slot] = last;
+      last.slot = member.slot;
+    }
+    member.slot = -1;
+  }
+
+  /** The members now, as a copy: safe to remove members while going through it. */
+  snapshot(): T[] {
+    return this.members.slice();
+  }
+
+  /** Calls `fn` for each member, last first: `fn` may remove the member it is given. */
+  forEachRemovable(fn: (member: T) => void): void {
+    const { members } = this;
+    for (let i = members.length - 1; i >= 0; i--) {
+      const member = members[i];
+      if (member !== undefined) fn(member);
+    }
+  }
+}
