@@ -3,7 +3,7 @@
  *
  * Every request still stats its file; when the file's identity (inode, size,
  * modification and change times) is what it was, the bytes and the header
- * values (ETag, Last-Modified) are reused, sparing the open,
+ * values (ETag, Last-Modified, Content-Type) are reused, sparing the open,
  * read and close a stream needs. A file that changes gets a new entry on the
  * next request. Only files up to 256 KiB are kept, 32 MiB in all; the oldest
  * entry makes room.
@@ -15,31 +15,32 @@ const MAX_FILE = 256 * 1024;
 const MAX_TOTAL = 32 * 1024 * 1024;
 
 export interface CachedFile {
-  identity: string;
+  /** What identifies this version of the file: inode, size, modification and change times. */
+  ino: number;
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
   etag: string;
   lastModified: string;
   /** Last-Modified as a number (whole seconds), for date comparisons. */
   mtime: number;
   /** The file's bytes, once read (small files only). */
   bytes?: Buffer;
+  /** Its Content-Type, once worked out, and the content_types setting it was worked out with. */
+  type?: { value: string; for: object };
 }
 
 const entries = new Map<string, CachedFile>();
 let total = 0;
 
-function identity(stats: Stats): string {
-  return `${stats.ino}-${stats.size}-${stats.mtimeMs}-${stats.ctimeMs}`;
-}
-
 /** The header values for `file` as `stats` describe it, made once per version of the file. */
 export function describe(file: string, stats: Stats): CachedFile {
-  const id = identity(stats);
   const known = entries.get(file);
-  if (known?.identity === id) return known;
+  if (known && known.ino === stats.ino && known.size === stats.size && known.mtimeMs === stats.mtimeMs && known.ctimeMs === stats.ctimeMs) return known;
   if (known?.bytes) total -= known.bytes.length;
   const mtime = Math.floor(stats.mtimeMs / 1000) * 1000; // HTTP dates have whole seconds
   const entry: CachedFile = {
-    identity: id,
+    ino: stats.ino, size: stats.size, mtimeMs: stats.mtimeMs, ctimeMs: stats.ctimeMs,
     etag: `"${stats.size.toString(16)}-${Math.floor(stats.mtimeMs).toString(16)}"`,
     lastModified: new Date(mtime).toUTCString(),
     mtime,

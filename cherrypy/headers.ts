@@ -20,8 +20,11 @@ const WELL_KNOWN = [
 ];
 
 const CANONICAL = new Map(WELL_KNOWN.map((name) => [name.toLowerCase(), name]));
+const SPELLED_RIGHT = new Set(WELL_KNOWN);
 
 /** The wire spelling of a response header name. */
 export function canonicalName(name: string): string {
+  // Most names are written as they go out already (the pipeline and tools write them so): no lower-cased copy for those.
+  if (SPELLED_RIGHT.has(name)) return name;
   return CANONICAL.get(name.toLowerCase()) ?? name;
 }

@@ -45,6 +45,9 @@ import { SlotList } from './slots.ts';
 
 const PEER = Symbol('peer address');
 type PeerSocket = Socket & { [PEER]?: string; _httpMessage?: ServerResponse | null };
+/** A started request whose response did not end at once, kept on its response (see release). */
+const JOB = Symbol('job');
+type JobResponse = ServerResponse & { [JOB]?: Job };
 
 const REJECT_BODY = 'Server busy: too many requests are waiting. Try again shortly.\n';
 /** A complete plain-text response that closes its connection, for answers given before the app sees the request. */
@@ -82,8 +85,6 @@ export class Server implements Host {
   private readonly sockets = new Map<Socket, SlotList<Job>>();
   private readonly poolSize: number;
   private readonly queueLimit: number;
-  /** Started requests whose response did not end at once, by response (see release). */
-  private readonly pending = new WeakMap<ServerResponse, Job>();
 
   constructor(readonly tree: Tree, readonly settings: Settings, readonly log: Log) {
     this.poolSize = settings['server.thread_pool'];
@@ -188,7 +189,7 @@ export class Server implements Host {
     // client leaves first, when its connection does).
     if (res.writableEnded) return this.finish(job);
     this.track(job);
-    this.pending.set(res, job);
+    (res as JobResponse)[JOB] = job;
     res.on('close', () => this.finish(job));
   }
 
@@ -198,7 +199,7 @@ export class Server implements Host {
    * handler code. The request still counts as unfinished for the drain.
    */
   release(res: ServerResponse): void {
-    const job = this.pending.get(res);
+    const job = (res as JobResponse)[JOB];
     if (!job || job.released || job.done) return;
     job.released = true;
     this.active--;

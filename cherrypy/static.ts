@@ -152,7 +152,9 @@ async function sendFile(request: Request, response: Response, file: string, stat
     response.status = 304;
     return null;
   }
-  headers['Content-Type'] = contentType(file, types);
+  // Worked out once per version of the file (and content_types setting), as the ETag is.
+  if (entry.type?.for !== types) entry.type = { value: contentType(file, types), for: types };
+  headers['Content-Type'] = entry.type.value;
   headers['Accept-Ranges'] = 'bytes';
 
   let start = 0, end = size - 1;
