@@ -8,13 +8,14 @@
  *  - in async handlers and generators (whose code runs after the call
  *    returns), from an AsyncLocalStorage context, which follows `await`,
  *    timers and callbacks.
- * On Node 24+ every handler runs in the AsyncLocalStorage context: it is cheap
- * there. Before Node 24 it costs every async operation of the process a hook
- * call (about a tenth of the throughput of a small handler, measured with
- * `npm run bench`), so plain functions skip it; such a function that returns a
- * promise should be declared `async` if code after its awaits reads
- * `cherrypy.request`. Outside any handler, reading them throws a clear error:
- * a request's data never leaks into another's.
+ * A plain function that returns a promise should be declared `async` if code
+ * after its awaits reads `cherrypy.request`. The rule is the same on every
+ * Node version: an AsyncLocalStorage context costs every async operation of
+ * the process a hook call before Node 24 (about a tenth of a small handler's
+ * throughput), and even on 24 its frame costs each request about 1 µs (2% of
+ * `GET /`, measured with `npm run bench`), so the handlers that run to
+ * completion at once skip it. Outside any handler, reading them throws a clear
+ * error: a request's data never leaks into another's.
  *
  * Field names follow CherryPy's (`path_info`, `query_string`, `is_index`,
  * `remote.ip`), so the CherryPy docs read true here.
@@ -223,10 +224,6 @@ const storage = new AsyncLocalStorage<Context>();
 /** The request whose handler is running synchronously right now. */
 let synchronous: Context | undefined;
 
-/** Node 24 made AsyncLocalStorage cheap (async context frames). */
-const alwaysAsyncContext = Number(process.versions.node.split('.')[0]) >= 24 &&
-  !process.execArgv.includes('--no-async-context-frame') && !/--no-async-context-frame/.test(process.env.NODE_OPTIONS ?? '');
-
 /**
  * Calls `fn` on `self` with `cherrypy.request` and `cherrypy.response` pointing
  * at this request; `async` says whether code started by the call runs after
@@ -234,7 +231,7 @@ const alwaysAsyncContext = Number(process.versions.node.split('.')[0]) >= 24 &&
  */
 export function inContext(request: Request, response: Response, async: boolean, fn: Function, self: unknown, args: unknown[]): unknown {
   const context = { request, response };
-  if (alwaysAsyncContext || async) return storage.run(context, () => fn.apply(self, args));
+  if (async) return storage.run(context, () => fn.apply(self, args));
   const outer = synchronous;
   synchronous = context;
   try {
@@ -250,7 +247,7 @@ export function currentRequest(name = 'request'): Request {
   const context = synchronous ?? storage.getStore();
   if (!context) {
     throw new Error(`cherrypy.${name} is only available while a request is being handled` +
-      (alwaysAsyncContext ? '' : ' (in a function that returns a promise, declare it async to use it after await)'));
+      ' (in a function that returns a promise, declare it async to use it after await)');
   }
   return context.request;
 }
