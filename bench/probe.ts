@@ -1,0 +1,27 @@
+// A health-check prober for `npm run bench`, in its own process so that the
+// load generator's event loop does not add its delays to the latencies:
+//   node bench/probe.ts URL SECONDS  ->  prints the latencies (ms) as a JSON array
+// One keep-alive connection, one request every 10 ms, as a balancer's check does.
+import { Agent, request } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const [url = '', seconds = '3'] = process.argv.slice(2);
+const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+const latencies: number[] = [];
+const until = performance.now() + Number(seconds) * 1000;
+while (performance.now() < until) {
+  const started = performance.now();
+  const status = await new Promise<number>((resolve) => {
+    const req = request(url, { agent }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode ?? 0)); });
+    req.on('error', () => resolve(0));
+    req.end();
+  });
+  if (status !== 200) {
+    console.error(`${url} answered ${status}`);
+    process.exit(1);
+  }
+  latencies.push(performance.now() - started);
+  await sleep(10);
+}
+agent.destroy();
+console.log(JSON.stringify(latencies));
