@@ -27,7 +27,7 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { Agent, get as httpGet, request as httpRequest } from 'node:http';
+import { get as httpGet } from 'node:http';
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { cpus } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
