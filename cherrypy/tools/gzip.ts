@@ -7,16 +7,17 @@
  */
 import { HTTPError } from '../errors.ts';
 import { Tool } from '../hooks.ts';
-import type { Request, Response } from '../request.ts';
+import { rawHeaderValues, type Request, type Response } from '../request.ts';
 
-/** Responses the gzip tool ran for. */
-const marked = new WeakSet<Response>();
+/** Set on a response the gzip tool ran for (a property of its own: a WeakSet costs every response an entry to make and collect). */
+const MARKED = Symbol('gzip');
+type Marked = Response & { [MARKED]?: true };
 
 export function compressing(response: Response): boolean {
-  return marked.has(response);
+  return (response as Marked)[MARKED] === true;
 }
 
-export const gzip = new Tool('before_finalize', (_, { response }) => void marked.add(response), { priority: 80, context: false });
+export const gzip = new Tool('before_finalize', (_, { response }) => void ((response as Marked)[MARKED] = true), { priority: 80, context: false });
 
 /**
  * Should this response be gzipped? `headers` are the response's (wire names).
@@ -30,7 +31,7 @@ export function wantsGzip(request: Request, headers: Record<string, string | str
   const type = String(headers['Content-Type'] ?? '').split(';')[0]!.trim();
   const listed = s['tools.gzip.mime_types'].some((t) => t === type || (t.endsWith('/*') && type.startsWith(t.slice(0, -1))));
   if (listed) headers['Vary'] = headers['Vary'] ? `${String(headers['Vary'])}, Accept-Encoding` : 'Accept-Encoding';
-  const header = request.headers['accept-encoding'];
+  const header = rawHeaderValues(request.raw, 'accept-encoding')?.join(',');
   if (!header) return false; // no preference: identity
   const q = codingWeights(header);
   const gzipQ = q.get('gzip') ?? q.get('x-gzip') ?? q.get('*') ?? 0;
@@ -40,9 +41,14 @@ export function wantsGzip(request: Request, headers: Record<string, string | str
   return false;
 }
 
+/** Accept-Encoding values seen lately, parsed: browsers send a handful of them, over and over. */
+const parsed = new Map<string, Map<string, number>>();
+
 /** Accept-Encoding as coding -> q (RFC 9110 §12.5.3); a coding without q= has q=1. */
 function codingWeights(header: string): Map<string, number> {
-  const weights = new Map<string, number>();
+  let weights = parsed.get(header);
+  if (weights) return weights;
+  weights = new Map<string, number>();
   for (const part of header.split(',')) {
     const [coding, ...params] = part.split(';');
     const name = coding!.trim().toLowerCase();
@@ -51,5 +57,7 @@ function codingWeights(header: string): Map<string, number> {
     const weight = q === undefined ? 1 : Number(q.slice(2));
     weights.set(name, Number.isNaN(weight) ? 0 : weight);
   }
+  if (parsed.size >= 64) parsed.clear(); // a client inventing values only makes the cache start over
+  parsed.set(header, weights);
   return weights;
 }
