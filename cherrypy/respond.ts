@@ -69,7 +69,11 @@ export function send(ex: Exchange, body: unknown): void {
   if (res.destroyed) return;
   const headers = headerObject(response);
   const cookies = response.setCookies;
-  if (cookies) headers['Set-Cookie'] = headers['Set-Cookie'] === undefined ? cookies : [headers['Set-Cookie'], cookies].flat();
+  if (cookies) {
+    const set = headers['Set-Cookie'];
+    // One cookie (a session's) as a plain value: node handles a string header faster than a list.
+    headers['Set-Cookie'] = set !== undefined ? [set, cookies].flat() : cookies.length === 1 ? cookies[0]! : cookies;
+  }
   if (host.draining) headers['Connection'] = 'close';
   else if (hasUnreadBody(request)) {
     // A body nobody read (an early error) cannot be skipped safely: close after the answer, lingering.
