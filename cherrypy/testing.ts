@@ -21,7 +21,10 @@
  * started (in it or in its beforeEach) after that test, and those a suite
  * started in `before` at the end of the run. Closing twice is harmless.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connect } from 'node:net';
 import { Application, Tree } from './app.ts';
 import { checkSettings, config, defaultSettings, readConfig, type AppConfig, type SettingsUpdate } from './config.ts';
@@ -129,6 +132,16 @@ export async function until(check: () => boolean, ms = 3000): Promise<void> {
   }
 }
 
+/** Folders made by tempDir(), removed when the run ends. */
+const tempDirs: string[] = [];
+
+/** A new empty folder under the system's temporary folder, removed (with what is in it) when the test run ends. */
+export function tempDir(prefix = 'cherrypy-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
+}
+
 /** Servers not closed yet: those started inside a test, and those started outside one (a suite's `before`). */
 const openServers = new Map<TestServer, 'test' | 'suite'>();
 let insideTest = false;
@@ -150,6 +163,7 @@ export const mochaHooks = {
   },
   async afterAll(): Promise<void> {
     await closeOpen('suite');
+    for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
   },
 };
 

@@ -1,15 +1,14 @@
 // Configuration: the INI format, key checking with file:line, scopes and
 // inheritance down the path, the environment preset, and the trailing_slash tool.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import * as cherrypy from '../index.ts';
 import { GlobalConfig, readConfig, readConfigFile } from '../config.ts';
 import { parseIni, parseLiteral } from '../ini.ts';
-import { serve } from '../testing.ts';
+import { serve, tempDir } from '../testing.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'cp-config-'));
+const dir = tempDir('cp-config-');
 function confFile(name: string, text: string): string {
   const file = join(dir, name);
   writeFileSync(file, text);

@@ -1,21 +1,21 @@
 // The engine as a user meets it: programs started as child processes, real
 // signals, exit codes, start-up lines and log files.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { createServer, connect, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import * as cherrypy from '../index.ts';
 import '../../run.ts';
+import { tempDir } from '../testing.ts';
 
 const projectDir = fileURLToPath(new URL('../..', import.meta.url));
 const fixture = fileURLToPath(new URL('fixtures/app.ts', import.meta.url));
 const poolFixture = fileURLToPath(new URL('fixtures/pool.ts', import.meta.url));
-const tmp = mkdtempSync(join(tmpdir(), 'cp-engine-'));
+const tmp = tempDir('cp-engine-');
 
 interface Program {
   child: ChildProcess;

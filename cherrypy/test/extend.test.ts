@@ -2,17 +2,16 @@
 // config, INI or decorator; typed; validated), _cp_config and @cherrypy.config,
 // the expires, auth_basic and error_page settings, and the MethodDispatcher.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import * as cherrypy from '../index.ts';
-import { serve, until } from '../testing.ts';
+import { serve, until, tempDir } from '../testing.ts';
 
 const projectDir = fileURLToPath(new URL('../..', import.meta.url));
-const tmp = mkdtempSync(join(tmpdir(), 'cp-extend-'));
+const tmp = tempDir('cp-extend-');
 
 // A login check, as the README's "Extend it" shows it.
 const login = new cherrypy.Tool('before_handler', ({ page }) => {

@@ -4,17 +4,16 @@
 // lines the server does not speak, and ways out of the static folder or into
 // arrays. Short timeouts make the slow cases quick; nothing here times
 // throughput.
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import * as cherrypy from '../index.ts';
-import { serve, until, type TestServer } from '../testing.ts';
+import { serve, until, type TestServer, tempDir } from '../testing.ts';
 
-const base = mkdtempSync(join(tmpdir(), 'cp-hostile-'));
+const base = tempDir('cp-hostile-');
 const pub = join(base, 'public');
 mkdirSync(join(pub, 'linkidx'), { recursive: true });
 writeFileSync(join(base, 'secret.txt'), 'SECRET-PARENT');

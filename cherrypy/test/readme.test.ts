@@ -1,12 +1,11 @@
 // The README's "Add a handler" snippet, pasted as a user would: it must
 // type-check under the project's settings and answer what its comments say.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { expect } from 'chai';
-import { serve } from '../testing.ts';
+import { serve, tempDir } from '../testing.ts';
 
 const projectDir = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -22,7 +21,7 @@ function snippetAfter(heading: string): string {
 describe('README: the "Add a handler" snippet', function () {
   this.timeout(30000);
   // Written outside the project (whose files are read-only in the image), importing it by absolute path.
-  const dir = mkdtempSync(join(tmpdir(), 'cp-readme-'));
+  const dir = tempDir('cp-readme-');
   const file = join(dir, 'run.ts');
   writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n');
   writeFileSync(file, [

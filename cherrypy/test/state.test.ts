@@ -1,13 +1,12 @@
 // Who is this user: cookies, sessions (RAM and file, the three lockings, login
 // and logout) and file uploads, with hostile input of each kind.
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import * as cherrypy from '../index.ts';
-import { serve, until, type TestServer } from '../testing.ts';
+import { serve, until, type TestServer, tempDir } from '../testing.ts';
 import { parseCookies } from '../cookies.ts';
 
 class Shop {
@@ -224,7 +223,7 @@ describe('state: RamStorage', () => {
 });
 
 describe('state: sessions in files, with early locking', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'cp-sessions-'));
+  const dir = tempDir('cp-sessions-');
   let site: TestServer;
   before(async () => {
     site = await serve(new Shop(), '/', {
@@ -251,7 +250,7 @@ describe('state: sessions in files, with early locking', () => {
 
 describe('state: sessions in files, with implicit locking', () => {
   it('merges the keys concurrent requests changed, under the file lock', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cp-sessions-implicit-'));
+    const dir = tempDir('cp-sessions-implicit-');
     const site = await serve(new Shop(), '/', {
       '/': { 'tools.sessions.on': true, 'tools.sessions.storage_class': 'file', 'tools.sessions.storage_path': dir, 'tools.json_out.on': true },
     } as cherrypy.AppConfig, { defaults: true, global: { 'tools.trailing_slash.on': false } });
@@ -263,7 +262,7 @@ describe('state: sessions in files, with implicit locking', () => {
 });
 
 describe('state: file uploads', () => {
-  const uploads = mkdtempSync(join(tmpdir(), 'cp-uploads-'));
+  const uploads = tempDir('cp-uploads-');
   let site: TestServer;
   before(async () => {
     site = await serve(new Shop(), '/', { '/': { 'tools.json_out.on': true } }, {

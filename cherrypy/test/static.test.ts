@@ -1,17 +1,16 @@
 // The staticfile and staticdir tools: correctness (types, validators, 304,
 // 412, ranges, HEAD) and safety (traversal by any spelling, sibling folders,
 // symlinks, dotfiles, NUL, backslashes), with the raw path on the wire.
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import * as cherrypy from '../index.ts';
-import { serve, type TestServer } from '../testing.ts';
+import { serve, type TestServer, tempDir } from '../testing.ts';
 
-const base = mkdtempSync(join(tmpdir(), 'cp-static-'));
+const base = tempDir('cp-static-');
 const pub = join(base, 'public');
 mkdirSync(join(pub, 'sub'), { recursive: true });
 mkdirSync(join(pub, 'empty'));

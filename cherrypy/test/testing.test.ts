@@ -1,6 +1,7 @@
 // The test runner as a user meets it: `npm test` narrowed by arguments, and a
 // failing test that never hangs the run (testing.ts closes what a test opened).
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import * as cherrypy from '../index.ts';
@@ -31,11 +32,14 @@ class App {
 describe('testing: the runner and the helper', function () {
   this.timeout(60000);
 
-  it('ends a run whose test failed before closing its server, with exit code 1', async () => {
+  it('ends a run whose test failed before closing its server, with exit code 1, its temporary folder removed', async () => {
     // --no-exit: only the root hook's closing can let this mocha end.
     const { code, out } = await run('node_modules/.bin/mocha', ['--no-exit', 'cherrypy/test/fixtures/failing-readme-test.ts'], 30000);
     expect(out).to.contain('1 failing');
     expect(code).to.equal(1);
+    const dir = /temporary folder: (\S+)/.exec(out)?.[1];
+    expect(dir, out).to.be.a('string');
+    expect(existsSync(dir!), 'tempDir() removed at the end of the run').to.equal(false);
   });
 
   it('runs only what the arguments ask for, without the coverage gate', async () => {
