@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --method duel|alternate --duration 3 --connections 50 --pipelining 10 --rounds 3 --idle 1000 --only grown|TEXT]
+ * npm run bench [-- --method duel|alternate --duration 3 --connections 50 --pipelining 10 --rounds 3 --idle 1000 --only grown|TEXT --against DIR]
  *
  * Measures the template against bare node:http in the same run, so the ratio
  * means something on a noisy machine:
@@ -22,11 +22,14 @@
  * request (a server against itself reads 1.00x). `alternate` measures them one
  * after the other, A B B A..., as before. Either way the ratio is the median of
  * the rounds' ratios. `--only grown` runs the grown app's rows, `--only TEXT`
- * the rows whose label contains TEXT (`--only session`). Exits non-zero when
+ * the rows whose label contains TEXT (`--only session`). `--against DIR`
+ * puts the same app from another checkout (`git worktree add /tmp/before
+ * main`) where the bare servers were: did a change make a row slower? Exits non-zero when
  * a server fails to start or answers with errors, never because of speed.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { get as httpGet } from 'node:http';
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { cpus } from 'node:os';
@@ -45,11 +48,13 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '3' },
     idle: { type: 'string', default: '1000' },
     only: { type: 'string', default: '' },
+    against: { type: 'string', default: '' },
   },
 });
 const opts = {
   method: args.method === 'alternate' ? 'alternate' : 'duel', duration: Number(args.duration), connections: Number(args.connections),
   pipelining: Number(args.pipelining), rounds: Number(args.rounds), idle: Number(args.idle), only: args.only,
+  against: args.against ? resolve(args.against) : '',
 };
 
 const pin = hasTaskset() && cpus().length >= 2;
@@ -82,12 +87,12 @@ function status(url: string): Promise<number> {
   });
 }
 
-async function start(name: string, script: string, probe = '/'): Promise<Running> {
+async function start(name: string, script: string, probe = '/', cwd = root): Promise<Running> {
   const port = await freePort();
   const command = pin ? 'taskset' : process.execPath;
   const argv = [...(pin ? ['-c', '0', process.execPath] : []), '--import', 'tsx', script];
   const began = performance.now();
-  const child = spawn(command, argv, { cwd: root, env: { ...process.env, PORT: String(port), NODE_ENV: 'production' }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(command, argv, { cwd, env: { ...process.env, PORT: String(port), NODE_ENV: 'production' }, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d));
   const url = `http://127.0.0.1:${port}`;
@@ -253,11 +258,14 @@ async function main(): Promise<void> {
     }
   };
 
-  /** One side-by-side scenario: `ours` against a bare node:http script. */
+  /** One side-by-side scenario: `ours` against a bare node:http script (or, with --against, the same script in that checkout). */
   const sideBySide = (label: string, shot: Shot, oursScript: string, oursLabel: string, bareScript: string, bareLabel: string, probe = shot.path) =>
     guard(label, async () => {
+      const other = opts.against && oursScript !== bareScript;
+      if (other && !existsSync(join(opts.against, oursScript))) return void console.error(`bench: ${label}: ${oursScript} is not in ${opts.against}; skipped`);
       const ours = await start('cherrypy', oursScript, probe);
-      const bare = await start(bareLabel, bareScript, probe);
+      const bare = other ? await start(oursLabel, oursScript, probe, opts.against) : await start(bareLabel, bareScript, probe);
+      if (other) bareLabel = `${oursLabel} in ${opts.against}`;
       try {
         let theirShot = shot;
         if (shot.path === '/count') {
