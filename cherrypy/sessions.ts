@@ -95,7 +95,8 @@ function hold(data: SessionData): Held {
   for (const key in data) {
     const value = data[key];
     const type = typeof value;
-    if (type === 'string' || type === 'boolean' || value === null || (type === 'number' && Number.isFinite(value))) continue;
+    // (-0 goes through JSON too: it comes back as 0.)
+    if (type === 'string' || type === 'boolean' || value === null || (type === 'number' && Number.isFinite(value) && !Object.is(value, -0))) continue;
     return JSON.stringify(data);
   }
   return { ...data };

@@ -205,6 +205,7 @@ describe('state: RamStorage', () => {
       { user: 'ada', n: 3, admin: false, none: null },
       { cart: ['a', 'b'], at: new Date(0), gone: undefined, odd: Number.NaN, nested: { deep: [1, { x: 2 }] } },
       { n: Number.POSITIVE_INFINITY },
+      Object.assign(JSON.parse('{"__proto__": "only a key"}') as cherrypy.SessionData, { zero: -0, name: '\ud800 lone' }),
       { maybe: undefined },
     ];
     for (const [i, data] of samples.entries()) {
