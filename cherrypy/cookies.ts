@@ -78,13 +78,22 @@ export interface CookieOptions {
 
 /** The cookies a response sets (`cherrypy.response.cookie`). */
 export class CookieJar {
-  private readonly lines = new Map<string, string>();
+  /** Name;path;domain of each cookie, and its Set-Cookie line, in the order first set (a response sets one or two: a list beats a Map). */
+  private readonly keys: string[] = [];
+  private readonly lines: string[] = [];
 
   /** Sets `name` to `value` (a later set of the same name, path and domain replaces it). */
   set(name: string, value: string, options: CookieOptions = {}): void {
     if (!TOKEN.test(name)) throw new TypeError(`cookie name '${name}' is not a token`);
     const encoded = COOKIE_OCTETS.test(value) ? value : encodeURIComponent(value);
-    this.lines.set(`${name};${options.path ?? '/'};${options.domain ?? ''}`, `${name}=${encoded}${attributesOf(options)}`);
+    const line = `${name}=${encoded}${attributesOf(options)}`;
+    const key = `${name};${options.path ?? '/'};${options.domain ?? ''}`;
+    const at = this.keys.indexOf(key);
+    if (at >= 0) this.lines[at] = line;
+    else {
+      this.keys.push(key);
+      this.lines.push(line);
+    }
   }
 
   /** Tells the client to drop `name` (same path and domain as it was set with). */
@@ -94,11 +103,11 @@ export class CookieJar {
 
   /** The Set-Cookie header values, one per cookie. */
   headerValues(): string[] {
-    return [...this.lines.values()];
+    return this.lines.slice();
   }
 
   get size(): number {
-    return this.lines.size;
+    return this.lines.length;
   }
 }
 

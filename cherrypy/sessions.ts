@@ -121,7 +121,12 @@ export class RamStorage implements SessionStorage {
 
   save(id: string, data: SessionData, expires: number) {
     // Data, not live objects: what a later request gets is a copy, never an object this one still holds.
-    this.sessions.set(id, { data: hold(data), expires });
+    const entry = this.sessions.get(id);
+    if (entry === undefined) this.sessions.set(id, { data: hold(data), expires });
+    else {
+      entry.data = hold(data);
+      entry.expires = expires;
+    }
   }
 
   delete(id: string) {

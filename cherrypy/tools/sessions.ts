@@ -109,7 +109,7 @@ const alive = (stored: { expires: number } | undefined): stored is { data: Sessi
 
 /** The stored session if it is still alive, else a new one under a new id (never the id the client offered). */
 function adopt(setup: Setup, request: Request, response: Response, id: string | undefined, stored: { data: SessionData; expires: number } | undefined): void {
-  if (id !== undefined && alive(stored)) attach(setup, request, response, id, { ...stored.data }, false);
+  if (id !== undefined && alive(stored)) attach(setup, request, response, id, stored.data, false); // the storage's copy (SessionStorage.load)
   else attach(setup, request, response, newSessionId(), {}, true);
 }
 
@@ -129,7 +129,7 @@ async function loadLocked(setup: Setup, request: Request, response: Response, id
   if (id !== undefined) {
     const release = await setup.storage.lock(id);
     const stored = await setup.storage.load(id);
-    if (alive(stored)) return attach(setup, request, response, id, { ...stored.data }, false, release);
+    if (alive(stored)) return attach(setup, request, response, id, stored.data, false, release);
     await release();
   }
   const fresh = newSessionId();
