@@ -25,7 +25,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isMultipart, receiveMultipart, removeAll, type Multipart, type MultipartReceiver } from './multipart.ts';
 import { HTTPError } from './errors.ts';
 import { bag } from './bag.ts';
-import { SlotList } from './slots.ts';
+import { Roster } from './roster.ts';
 import { addAll, rawHeader, type Request } from './request.ts';
 import type { Settings } from './config.ts';
 
@@ -91,7 +91,7 @@ export function receiveBody(req: IncomingMessage, res: ServerResponse, settings:
 class BodyReceiver implements Watched {
   due: number;
   atLastCheck = 0;
-  slot = -1;
+  place = -1;
   private readonly chunks: Buffer[] = [];
   private size = 0;
   private finished = false;
@@ -172,8 +172,8 @@ class BodyReceiver implements Watched {
  * (a timer per request would cost every POST a timer to set and clear; most
  * bodies arrive whole before the first check).
  */
-interface Watched { due: number; atLastCheck: number; slot: number; check(): void }
-const watched = new SlotList<Watched>();
+interface Watched { due: number; atLastCheck: number; place: number; check(): void }
+const watched = new Roster<Watched>();
 /** How often the rate of the bodies in flight is looked at (each against its own socket_timeout window). */
 const WATCH_MS = 100;
 let watcher: NodeJS.Timeout | undefined;

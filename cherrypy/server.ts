@@ -41,7 +41,7 @@ import type { Log } from './log.ts';
 import type { Tree } from './app.ts';
 import type { Settings } from './config.ts';
 import { rawHeader } from './request.ts';
-import { SlotList } from './slots.ts';
+import { Roster } from './roster.ts';
 
 const PEER = Symbol('peer address');
 type PeerSocket = Socket & { [PEER]?: string; _httpMessage?: ServerResponse | null };
@@ -61,9 +61,9 @@ interface Job {
   req: IncomingMessage;
   res: ServerResponse;
   /** The unfinished requests of this job's connection, once it is one of them (queued, or not done at once). */
-  siblings: SlotList<Job> | undefined;
-  /** Its place among them (slots.ts). */
-  slot: number;
+  siblings: Roster<Job> | undefined;
+  /** Its place among them (roster.ts). */
+  place: number;
   exchange?: Exchange;
   started: boolean;
   /** Its slot was given back before the response ended (a file being sent). */
@@ -82,7 +82,7 @@ export class Server implements Host {
   private queueHead = 0;
   private starting = false;
   /** Open sockets and their requests not yet finished (started or queued). */
-  private readonly sockets = new Map<Socket, SlotList<Job>>();
+  private readonly sockets = new Map<Socket, Roster<Job>>();
   private readonly poolSize: number;
   private readonly queueLimit: number;
 
@@ -101,7 +101,7 @@ export class Server implements Host {
       connectionsCheckingInterval: Math.min(1000, Math.max(25, Math.round(socketMs / 4))),
     }, this.onRequest);
     this.http.on('connection', (socket: Socket) => {
-      const jobs = new SlotList<Job>();
+      const jobs = new Roster<Job>();
       this.sockets.set(socket, jobs);
       // The peer's address, read once: the access log needs it for every
       // request, and a socket that closed early no longer knows it.
@@ -132,7 +132,7 @@ export class Server implements Host {
   }
 
   private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    const job: Job = { req, res, siblings: undefined, slot: -1, started: false, released: false, done: false };
+    const job: Job = { req, res, siblings: undefined, place: -1, started: false, released: false, done: false };
     const socket = req.socket as PeerSocket;
     if (isClosing(socket)) {
       // Bytes that followed a request the connection is closing after: possibly a smuggled request. Never handled.

@@ -1,12 +1,12 @@
-// SlotList: the server's list of requests in flight (slots.ts).
+// Roster: the server's list of requests in flight (roster.ts).
 import { expect } from 'chai';
-import { SlotList } from '../slots.ts';
+import { Roster } from '../roster.ts';
 
-describe('slots: SlotList', () => {
-  const member = (name: string) => ({ name, slot: -1 });
+describe('roster', () => {
+  const member = (name: string) => ({ name, place: -1 });
 
   it('adds and removes in any order, keeping every other member', () => {
-    const list = new SlotList<ReturnType<typeof member>>();
+    const list = new Roster<ReturnType<typeof member>>();
     const [a, b, c, d] = ['a', 'b', 'c', 'd'].map(member) as [ReturnType<typeof member>, ReturnType<typeof member>, ReturnType<typeof member>, ReturnType<typeof member>];
     for (const m of [a, b, c, d]) list.add(m);
     list.remove(b);
@@ -16,12 +16,12 @@ describe('slots: SlotList', () => {
     list.remove(d);
     list.remove(a);
     expect(list.snapshot()).to.deep.equal([c]);
-    expect(c.slot).to.equal(0);
-    expect(a.slot).to.equal(-1);
+    expect(c.place).to.equal(0);
+    expect(a.place).to.equal(-1);
   });
 
   it('visits every member once while each removes itself, or others as well', () => {
-    const list = new SlotList<ReturnType<typeof member>>();
+    const list = new Roster<ReturnType<typeof member>>();
     const all = Array.from({ length: 6 }, (_, i) => member(String(i)));
     for (const m of all) list.add(m);
     const seen = new Set<string>();

@@ -1,16 +1,16 @@
 /**
- * A list whose members know their place in it (`slot`), for the server's
- * bookkeeping of requests in flight: adding is a push and removing a swap with
- * the last member, so neither makes garbage. A Set would do the same job, but
+ * A roster: a list whose members know their place in it (`place`), for the
+ * server's bookkeeping of requests in flight: adding is a push and removing a
+ * swap with the last member, so neither makes garbage. A Set would do the same job, but
  * its table is grown, shrunk and copied as bursts of requests come and go,
  * and under load that copying showed up as garbage-collection time.
  * Order is not kept. A member belongs to one list at a time.
  */
-export interface Slotted {
-  slot: number;
+export interface Placed {
+  place: number;
 }
 
-export class SlotList<T extends Slotted> {
+export class Roster<T extends Placed> {
   private readonly members: T[] = [];
 
   get size(): number {
@@ -18,18 +18,18 @@ export class SlotList<T extends Slotted> {
   }
 
   add(member: T): void {
-    member.slot = this.members.push(member) - 1;
+    member.place = this.members.push(member) - 1;
   }
 
   remove(member: T): void {
     const { members } = this;
-    if (members[member.slot] !== member) return; // not (or no longer) here
+    if (members[member.place] !== member) return; // not (or no longer) here
     const last = members.pop()!;
     if (last !== member) {
-      members[member.slot] = last;
-      last.slot = member.slot;
+      members[member.place] = last;
+      last.place = member.place;
     }
-    member.slot = -1;
+    member.place = -1;
   }
 
   /** The members now, as a copy: safe to remove members while going through it. */
