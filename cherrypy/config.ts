@@ -30,7 +30,7 @@ import { recordMethodConfig } from './expose.ts';
 import type { Dispatcher } from './dispatch.ts';
 
 type Tag = 'string' | 'bool' | 'int' | 'seconds' | 'port' | 'path' | 'strings' | 'headers' | 'types' | 'environment'
-  | 'number' | 'list' | 'dict' | 'function' | 'dispatcher' | 'errorpage';
+  | 'number' | 'list' | 'dict' | 'function' | 'dispatcher' | 'errorpage' | 'checked';
 
 interface KeySpec {
   readonly scope: 'global' | 'path';
@@ -38,6 +38,8 @@ interface KeySpec {
   readonly default: unknown;
   readonly min?: number;
   readonly max?: number;
+  /** For 'checked': what is wrong with a value, or undefined (a tool's own check, ToolOptions.checks). */
+  readonly check?: (value: unknown) => string | undefined;
 }
 
 export const ENVIRONMENTS = ['development', 'staging', 'production', 'test_suite'] as const;
@@ -160,6 +162,8 @@ function extraSpec(key: string, where: string): KeySpec | undefined {
       const names = Object.keys(args);
       throw new ConfigError(`${where}: tools.${tool[1]} has no argument '${tool[2]}' (${names.length ? `it takes ${names.join(', ')}` : 'it takes none'})`);
     }
+    const check = (found.checks as Record<string, ((value: unknown) => string | undefined) | undefined>)[tool[2]!];
+    if (check) return { scope: 'path', type: 'checked', default: args[tool[2]!], check };
     return { scope: 'path', type: tagOf(args[tool[2]!]), default: args[tool[2]!] };
   }
   if (/^error_page\.(\d{3}|default)$/.test(key)) return { scope: 'path', type: 'errorpage', default: undefined };
@@ -218,6 +222,10 @@ function checkValue(key: string, value: unknown, where: string, scope: 'global' 
       return value !== null && typeof value === 'object' && typeof (value as Dispatcher).find === 'function'
         ? value : bad('a dispatcher, e.g. new cherrypy.dispatch.MethodDispatcher() (set it in code)');
     case 'errorpage': return typeof value === 'string' || typeof value === 'function' ? value : bad('a file name or a function');
+    case 'checked': {
+      const wrong = spec.check!(value);
+      return wrong === undefined ? value : bad(wrong);
+    }
   }
 }
 

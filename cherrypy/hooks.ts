@@ -65,6 +65,12 @@ export interface ToolOptions<A> {
   context?: boolean;
   /** More callbacks at other points, switched on with the tool (as CherryPy's tools attach several hooks: sessions load and save). */
   hooks?: { point: HookPoint; callback: ToolCallback<A>; priority?: number }[];
+  /**
+   * Arguments that take more than their default's type, with the check that
+   * says what is wrong (or undefined when the value is fine): config runs it
+   * at start and names the file:line and key.
+   */
+  checks?: { [K in keyof A]?: (value: unknown) => string | undefined };
 }
 
 /** A tool: call it to make a method decorator that switches it on for that handler. */
@@ -77,6 +83,7 @@ export interface Tool<A extends object = Record<never, never>> {
   readonly failsafe: boolean;
   readonly inContext: boolean;
   readonly hooks: readonly { point: HookPoint; callback: ToolCallback<A>; priority: number }[];
+  readonly checks: { readonly [K in keyof A]?: (value: unknown) => string | undefined };
   /** Set when the tool is registered in `cherrypy.tools`. */
   name: string;
 }
@@ -106,6 +113,7 @@ export const Tool = function Tool<A extends object>(point: HookPoint, callback: 
     failsafe: { value: options.failsafe ?? false },
     inContext: { value: options.context ?? true },
     hooks: { value: (options.hooks ?? []).map((h) => ({ ...h, priority: h.priority ?? 50 })) },
+    checks: { value: Object.freeze({ ...(options.checks ?? {}) }) },
     name: { value: '', writable: true },
   });
   if (options.name !== undefined) (tools as unknown as Record<string, unknown>)[options.name] = tool;

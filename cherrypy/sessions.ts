@@ -32,8 +32,9 @@ export type SessionData = Record<string, unknown>;
 /** A value, or a promise of it: a storage answers at once when it can (RAM), and a request that needs no wait takes none. */
 export type Awaitable<T> = T | Promise<T>;
 
+/** Anything with a `then` (a storage may use another promise library). */
 export function isPromise<T>(value: Awaitable<T>): value is Promise<T> {
-  return value instanceof Promise;
+  return value !== null && typeof value === 'object' && typeof (value as PromiseLike<T>).then === 'function';
 }
 
 /** What a session store does; every method may be async. `expires` is a time in ms since the epoch. */

@@ -223,6 +223,65 @@ describe('state: RamStorage', () => {
   });
 });
 
+/** A storage as a user writes one for a shared store: every call waits a little, as a network would; load answers with a thenable that is not a native promise. */
+class RemoteStorage implements cherrypy.SessionStorage {
+  readonly rows = new Map<string, string>();
+  private tail = Promise.resolve();
+  private later<T>(value: () => T): Promise<T> {
+    return new Promise((resolve) => setTimeout(() => resolve(value()), 2));
+  }
+  load(id: string) {
+    const promise = this.later(() => this.rows.get(id));
+    const thenable: PromiseLike<{ data: cherrypy.SessionData; expires: number } | undefined> = {
+      then: (ok, fail) => promise.then((row) => (row === undefined ? undefined : JSON.parse(row) as { data: cherrypy.SessionData; expires: number })).then(ok, fail),
+    };
+    return thenable as Promise<{ data: cherrypy.SessionData; expires: number } | undefined>;
+  }
+  save(id: string, data: cherrypy.SessionData, expires: number) {
+    return this.later(() => void this.rows.set(id, JSON.stringify({ data, expires })));
+  }
+  delete(id: string) {
+    return this.later(() => void this.rows.delete(id));
+  }
+  async lock() {
+    // One lock for all sessions: enough for a test.
+    const previous = this.tail;
+    let release!: () => void;
+    this.tail = new Promise((resolve) => (release = resolve));
+    await previous;
+    return async () => release();
+  }
+  async clean() {}
+}
+
+describe('state: sessions in your own storage', () => {
+  it('works with a storage whose every call is async (no update: merged under its lock)', async () => {
+    const storage = new RemoteStorage();
+    const site = await serve(new Shop(), '/', {
+      '/': { 'tools.sessions.on': true, 'tools.sessions.storage_class': storage, 'tools.json_out.on': true },
+    } as cherrypy.AppConfig, { defaults: true, global: { 'tools.trailing_slash.on': false } });
+    const first = await site.get('/count');
+    const cookie = `session_id=${idOf(first)}`;
+    expect(JSON.parse(first.body)).to.equal('1');
+    expect(JSON.parse((await site.get('/count', { Cookie: cookie })).body)).to.equal('2');
+    await Promise.all([site.get('/slowSet/a/60', { Cookie: cookie }), site.get('/slowSet/b/5', { Cookie: cookie })]);
+    expect(JSON.parse((await site.get('/show', { Cookie: cookie })).body).keys).to.deep.equal(['a', 'b', 'n']);
+    expect(storage.rows.size).to.equal(1);
+  });
+
+  it('refuses at start what is not a storage, naming the key', async () => {
+    for (const [value, says] of [['redis', "'ram', 'file' or a SessionStorage"], [{ load() {} }, 'an object with load, save, delete, lock, clean']] as const) {
+      let error: unknown;
+      try {
+        await serve(new Shop(), '/', { '/': { 'tools.sessions.on': true, 'tools.sessions.storage_class': value } } as cherrypy.AppConfig, { defaults: true });
+      } catch (err) {
+        error = err;
+      }
+      expect(String(error)).to.contain("'tools.sessions.storage_class' must be").and.to.contain(says);
+    }
+  });
+});
+
 describe('state: sessions in files, with early locking', () => {
   const dir = tempDir('cp-sessions-');
   let site: TestServer;

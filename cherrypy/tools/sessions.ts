@@ -63,7 +63,8 @@ function setupFor(args: SessionArgs): Setup {
   let setup = setups.get(args);
   if (setup) return setup;
   const locking = args.locking as Locking;
-  if (!['implicit', 'early', 'explicit'].includes(locking)) throw new Error(`tools.sessions.locking must be implicit, early or explicit, got '${locking}'`);
+  const wrong = checkLocking(locking); // checked at start already, unless the args came another way
+  if (wrong) throw new Error(`tools.sessions.locking must be ${wrong}, got '${locking}'`);
   setup = {
     storage: storageFor(args), locking, lifetimeMs: args.timeout * 60_000, name: args.name,
     // Frozen: the jar formats its attributes once (cookies.ts).
@@ -119,7 +120,7 @@ function load(args: SessionArgs, request: Request, response: Response): Promise<
   const id = isSessionId(sent) ? sent : undefined;
   if (setup.locking === 'early') return loadLocked(setup, request, response, id);
   const stored = id === undefined ? undefined : setup.storage.load(id);
-  if (isPromise(stored)) return stored.then((found) => adopt(setup, request, response, id, found));
+  if (isPromise(stored)) return Promise.resolve(stored).then((found) => adopt(setup, request, response, id, found));
   adopt(setup, request, response, id, stored);
   return undefined;
 }
@@ -139,8 +140,25 @@ async function loadLocked(setup: Setup, request: Request, response: Response, id
 // Saved with every request, so that its expiry slides as the cookie's does; once, by whichever hook comes first.
 const finish = (request: Request) => request.session?.finish();
 
+function checkLocking(value: unknown): string | undefined {
+  return value === 'implicit' || value === 'early' || value === 'explicit' ? undefined : "'implicit', 'early' or 'explicit'";
+}
+
+/** What a storage must offer to be one (SessionStorage; update is optional). */
+const STORAGE_METHODS = ['load', 'save', 'delete', 'lock', 'clean'] as const;
+
+function checkStorage(value: unknown): string | undefined {
+  if (value === 'ram' || value === 'file') return undefined;
+  if (value !== null && typeof value === 'object' && STORAGE_METHODS.every((m) => typeof (value as Record<string, unknown>)[m] === 'function')) return undefined;
+  return `'ram', 'file' or a SessionStorage (an object with ${STORAGE_METHODS.join(', ')}; set it in code)`;
+}
+
 export const sessions = new Tool<SessionArgs>('before_handler', (args, { request, response }) => load(args, request, response), {
   priority: 40, args: defaults, context: false,
+  checks: {
+    storage_class: checkStorage,
+    locking: checkLocking,
+  },
   hooks: [
     { point: 'before_finalize', priority: 90, callback: (_, { request }) => finish(request) },
     // After an error: saved before the error response goes out, so a login's redirect finds its session.
