@@ -201,6 +201,23 @@ describe('hostile: slow and large request bodies', () => {
     }
   });
 
+  it('get 408 past request_timeout even when the body trickles in fast enough for min_body_rate', async () => {
+    const site = await serve(new App(), '/', undefined, {
+      defaults: true, global: { 'server.socket_timeout': 0.3, 'server.request_timeout': 0.8, 'server.min_body_rate': 1 },
+    });
+    const s = await openSocket(site.port);
+    const answer = readAll(s, 5000);
+    const started = Date.now();
+    s.write('POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nab');
+    const drip = setInterval(() => !s.destroyed && s.write('xx'), 100); // 20 bytes/s: well over min_body_rate
+    try {
+      expect(await answer).to.match(/^HTTP\/1\.1 408 Request Timeout/);
+      expect(Date.now() - started).to.be.at.least(700); // the whole request's time, not the socket's idle time
+    } finally {
+      clearInterval(drip);
+    }
+  });
+
   it('get 503 past max_buffered_body_size for bodies arriving at once; others are served', async () => {
     const site = await serve(new App(), '/', undefined, { defaults: true, global: { 'server.max_buffered_body_size': 64 * 1024 } });
     const first = await openSocket(site.port);
