@@ -36,6 +36,7 @@
  */
 import { inContext, type Request, type Response } from './request.ts';
 import { recordMethodConfig } from './expose.ts';
+import { isThenable } from './awaitable.ts';
 
 export const HOOK_POINTS = [
   'on_start_resource', 'before_request_body', 'before_handler', 'before_finalize',
@@ -198,7 +199,7 @@ export function runHooks(hooks: readonly Hook[], context: ToolContext, from = 0)
     const result = tool.inContext
       ? inContext(context.request, context.response, true, callback, undefined, [args, context])
       : callback(args, context);
-    if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+    if (isThenable(result)) {
       return Promise.resolve(result).then(() => runHooks(hooks, context, i + 1));
     }
   }

@@ -33,6 +33,7 @@ import { fail, send } from './respond.ts';
 import { runHooks, type Hook, type HookPoint } from './hooks.ts';
 import { Exchange, type Host } from './exchange.ts';
 import { debug } from './debug.ts';
+import { isThenable } from './awaitable.ts';
 import type { Application, PathConfig } from './app.ts';
 import type { Settings } from './config.ts';
 
@@ -234,7 +235,7 @@ function callHandler(ex: Exchange): Promise<void> | undefined {
   const handler = ex.request.handler;
   if (handler === null) return undefined; // a tool answered
   const result = handler();
-  if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+  if (isThenable(result)) {
     return Promise.resolve(result).then((value) => { ex.response.body = value; });
   }
   ex.response.body = result;

@@ -26,18 +26,11 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { currentRequest } from './request.ts';
+import { isThenable, type Awaitable } from './awaitable.ts';
 
 export type SessionData = Record<string, unknown>;
 
-/** A value, or a promise of it: a storage answers at once when it can (RAM), and a request that needs no wait takes none. */
-export type Awaitable<T> = T | Promise<T>;
-
-/** Anything with a `then` (a storage may use another promise library). */
-export function isPromise<T>(value: Awaitable<T>): value is Promise<T> {
-  return value !== null && typeof value === 'object' && typeof (value as PromiseLike<T>).then === 'function';
-}
-
-/** What a session store does; every method may be async. `expires` is a time in ms since the epoch. */
+/** What a session store does; every method may be async (RAM's answer at once, so its requests never wait). `expires` is a time in ms since the epoch. */
 export interface SessionStorage {
   /** The stored session; the caller gets its own copy of `data` to change. */
   load(id: string): Awaitable<{ data: SessionData; expires: number } | undefined>;
@@ -347,7 +340,7 @@ export class Session {
     if (this.regeneratedFrom === undefined && !this.deleted && this.release === undefined && this.storage.update) {
       // Most requests: one atomic update, and no wait at all when the storage answers at once (RAM).
       const done = this.storage.update(this.id, (stored) => this.merged(stored), Date.now() + this.lifetimeMs);
-      return isPromise(done) ? done : undefined;
+      return isThenable(done) ? Promise.resolve(done) : undefined;
     }
     return this.saveCarefully();
   }

@@ -7,6 +7,7 @@
  */
 import { HTTPError } from '../errors.ts';
 import { Tool } from '../hooks.ts';
+import { isThenable } from '../awaitable.ts';
 import { mediaType, readBody, takesBody } from '../body.ts';
 import type { Response } from '../request.ts';
 
@@ -38,7 +39,7 @@ export const json_out = new Tool('before_handler', (_, { request, response }) =>
   if (inner === null) return;
   request.handler = () => {
     const value = inner();
-    return value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function'
+    return isThenable(value)
       ? Promise.resolve(value).then((resolved) => encodeJson(response, resolved)) : encodeJson(response, value);
   };
 }, { priority: 30, context: false });

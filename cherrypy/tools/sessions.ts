@@ -21,7 +21,8 @@
  */
 import { resolve } from 'node:path';
 import { Tool } from '../hooks.ts';
-import { FileStorage, RamStorage, Session, isPromise, isSessionId, newSessionId, type Locking, type SessionData, type SessionStorage } from '../sessions.ts';
+import { isThenable } from '../awaitable.ts';
+import { FileStorage, RamStorage, Session, isSessionId, newSessionId, type Locking, type SessionData, type SessionStorage } from '../sessions.ts';
 import type { CookieOptions } from '../cookies.ts';
 import type { Request, Response } from '../request.ts';
 
@@ -120,7 +121,7 @@ function load(args: SessionArgs, request: Request, response: Response): Promise<
   const id = isSessionId(sent) ? sent : undefined;
   if (setup.locking === 'early') return loadLocked(setup, request, response, id);
   const stored = id === undefined ? undefined : setup.storage.load(id);
-  if (isPromise(stored)) return Promise.resolve(stored).then((found) => adopt(setup, request, response, id, found));
+  if (isThenable(stored)) return Promise.resolve(stored).then((found) => adopt(setup, request, response, id, found));
   adopt(setup, request, response, id, stored);
   return undefined;
 }
