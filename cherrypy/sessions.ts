@@ -353,8 +353,8 @@ export class Session {
       if (this.deleted) await storage.delete(this.id);
       // Locked since loading, what this request has is what is stored; under a new id there is nothing to merge with.
       else if (this.release || this.regeneratedFrom !== undefined) await storage.save(this.id, this.data, expires);
-      else if (storage.update) await storage.update(this.id, (stored) => this.merged(stored), expires);
       else {
+        // A storage without update (save() takes that way otherwise): merged under its lock.
         const release = await storage.lock(this.id);
         try {
           const stored = await storage.load(this.id);

@@ -63,11 +63,9 @@ const setups = new WeakMap<SessionArgs, Setup>();
 function setupFor(args: SessionArgs): Setup {
   let setup = setups.get(args);
   if (setup) return setup;
-  const locking = args.locking as Locking;
-  const wrong = checkLocking(locking); // checked at start already, unless the args came another way
-  if (wrong) throw new Error(`tools.sessions.locking must be ${wrong}, got '${locking}'`);
+  // locking and storage_class were checked at start (`checks` below), wherever the config came from.
   setup = {
-    storage: storageFor(args), locking, lifetimeMs: args.timeout * 60_000, name: args.name,
+    storage: storageFor(args), locking: args.locking as Locking, lifetimeMs: args.timeout * 60_000, name: args.name,
     // Frozen: the jar formats its attributes once (cookies.ts).
     cookie: Object.freeze({
       path: args.path, domain: args.domain || undefined, secure: args.secure, httpOnly: args.httponly,
@@ -86,8 +84,7 @@ function storageFor(args: SessionArgs): SessionStorage {
     const dir = resolve(args.storage_path);
     storage = fileStorages.get(dir) ?? new FileStorage(dir);
     fileStorages.set(dir, storage as FileStorage);
-  } else if (args.storage_class === 'ram') storage = ram;
-  else throw new Error(`tools.sessions.storage_class must be 'ram', 'file' or a SessionStorage, got '${args.storage_class}'`);
+  } else storage = ram;
   if (!cleaners.has(storage) && args.clean_freq > 0) {
     const timer = setInterval(() => void Promise.resolve(storage.clean(Date.now())).catch(() => {}), args.clean_freq * 60_000);
     timer.unref();
