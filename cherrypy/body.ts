@@ -22,7 +22,7 @@
  * (multipart.ts), and `request.body` is empty.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isMultipart, receiveMultipart, removeAll, type Multipart, type MultipartReceiver } from './multipart.ts';
+import { MultipartReceiver, removeAll, type Multipart } from './multipart.ts';
 import { HTTPError } from './errors.ts';
 import { bag } from './bag.ts';
 import { Roster } from './roster.ts';
@@ -72,9 +72,9 @@ export function receiveBody(req: IncomingMessage, res: ServerResponse, settings:
     return done();
   }
   let upload: MultipartReceiver | undefined;
-  if (isMultipart(req)) {
+  if (mediaType(req) === 'multipart/form-data') {
     try {
-      upload = receiveMultipart(req, settings);
+      upload = new MultipartReceiver(req, settings);
     } catch (err) {
       keep(req, err as HTTPError);
       return done();
@@ -198,7 +198,7 @@ export function readBody(request: Request): void {
   const raw = request.raw;
   const got = (raw as Receiving)[RECEIVED];
   if (got instanceof HTTPError) throw got;
-  if (got === undefined && raw.headers['content-length'] === undefined && raw.headers['transfer-encoding'] === undefined) {
+  if (got === undefined && rawHeader(raw, 'content-length') === undefined && rawHeader(raw, 'transfer-encoding') === undefined) {
     throw new HTTPError(411, 'A request body needs a Content-Length or Transfer-Encoding header');
   }
   if (got !== undefined && !Buffer.isBuffer(got)) {

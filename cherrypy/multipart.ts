@@ -60,23 +60,16 @@ export interface Multipart {
   temporary: string[];
 }
 
-export function isMultipart(req: IncomingMessage): boolean {
-  return /^multipart\/form-data\b/i.test(rawHeader(req, 'content-type') ?? '');
-}
-
 /** A file name as a bare name: the last segment of whatever path the client sent, without control characters. */
 function safeFilename(name: string | undefined): string {
   return (name ?? '').split(/[/\\]/).pop()!.replace(/[\x00-\x1f\x7f]/g, '').replace(/^\.+$/, '').slice(0, 255);
 }
 
-/** Starts parsing `req`'s multipart body (body.ts feeds it the bytes as they arrive); throws 400 when it has no usable boundary. */
-export function receiveMultipart(req: IncomingMessage, settings: Settings): MultipartReceiver {
-  return new MultipartReceiver(req, settings);
-}
-
 /**
- * A multipart body being parsed. A class rather than closures, as body.ts's
- * BodyReceiver: every upload would otherwise pay for naming each of them.
+ * A multipart body being parsed: body.ts feeds it the bytes as they arrive;
+ * the constructor throws 400 when there is no usable boundary. A class rather
+ * than closures, as body.ts's BodyReceiver: every upload would otherwise pay
+ * for naming each of them.
  */
 export class MultipartReceiver {
   /** The fields and files, or the HTTP error to answer. */
