@@ -132,7 +132,6 @@ export function handleRequest(host: Host, req: IncomingMessage, res: ServerRespo
       request.script_name = route.app.scriptName;
       found = dispatch(host, request, response, route, key);
     }
-    if (!found) request.handler = () => { throw new NotFound(route.path); }; // a tool may still answer (static files)
     ex = new Exchange(host, req, res, request, response);
   } catch (err) {
     ex = new Exchange(host, req, res, request, response);
@@ -143,7 +142,10 @@ export function handleRequest(host: Host, req: IncomingMessage, res: ServerRespo
     // No tool on this path and no body (most requests): the handler and the response, or a 404 without a throw.
     if (found) runHandlerOnly(ex);
     else fail(ex, new NotFound(route.path));
-  } else run(ex, 0);
+    return ex;
+  }
+  if (!found) request.handler = () => { throw new NotFound(route.path); }; // a tool may still answer (static files)
+  run(ex, 0);
   return ex;
 }
 

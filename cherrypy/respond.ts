@@ -25,10 +25,9 @@
  * (response_headers) apply to error responses too.
  */
 import { Buffer } from 'node:buffer'; // a module binding: cheaper to reach per response than the global
-import { createReadStream } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
 import { Readable, pipeline, type Transform } from 'node:stream';
 import { createGzip, gzipSync } from 'node:zlib';
-import { readFileSync } from 'node:fs';
 import { inContext, Response, type Request } from './request.ts';
 import { FileBody } from './static.ts';
 import { compressing, wantsGzip } from './tools/gzip.ts';
