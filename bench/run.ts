@@ -116,7 +116,13 @@ function stop(server: Running): Promise<void> {
 interface Sample { rps: number; p50: number; p99: number }
 
 /** What one scenario sends: a path, and for some a method, headers and a body. */
-interface Shot { path: string; method?: 'GET' | 'POST'; headers?: Record<string, string>; body?: string | Buffer; /** A status other than 2xx that is the right answer (the 404 row). */ status?: number }
+interface Shot {
+  path: string; method?: 'GET' | 'POST'; headers?: Record<string, string>; body?: string | Buffer;
+  /** A status other than 2xx that is the right answer (the 404 row). */
+  status?: number;
+  /** Each side is loaded with the session cookie it issued on this path (not a new session per request). */
+  session?: boolean;
+}
 
 async function load(url: string, duration = opts.duration, pipelining = opts.pipelining, shot?: Omit<Shot, 'path'>, connections = opts.connections): Promise<Sample> {
   const { status, ...request } = shot ?? {};
@@ -169,14 +175,14 @@ async function compare(shot: Shot, ours: Running, bare: Running, theirShot: Shot
   return { a: medianSample(a), b: medianSample(b), ratio: median(ratios) };
 }
 
-/** A session cookie from `url`'s /count, so that the session row measures a known session, not a new one per request. */
+/** The session cookie `url` sets, so that a session row measures a known session, not a new one per request. */
 function sessionCookie(url: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    httpGet(`${url}/count`, { agent: false }, (res) => {
+    httpGet(url, { agent: false }, (res) => {
       res.resume();
       const cookie = [res.headers['set-cookie'] ?? []].flat().find((c) => c.startsWith('session_id='));
       if (cookie) resolve(cookie.split(';')[0]!);
-      else reject(new Error(`${url}/count set no session cookie`));
+      else reject(new Error(`${url} set no session cookie`));
     }).on('error', reject);
   });
 }
@@ -193,7 +199,7 @@ const GROWN: [string, Shot][] = [
   ["gzip'd HTML page (tools.gzip)", { path: '/page', headers: { 'accept-encoding': 'gzip' } }],
   ['path arguments', { path: '/hello/ada' }],
   ['404 page', { path: '/no/such/page', status: 404 }],
-  ['a session (RAM)', { path: '/count' }],
+  ['a session (RAM)', { path: '/count', session: true }],
   ['small multipart upload', { path: '/upload', method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=b' }, body: UPLOAD }],
 ];
 
@@ -268,9 +274,8 @@ async function main(): Promise<void> {
       if (other) bareLabel = `${oursLabel} in ${opts.against}`;
       try {
         let theirShot = shot;
-        if (shot.path === '/count') {
-          // Each side keeps one session, under the cookie it issued (not a new session per request).
-          const [mine, theirs] = await Promise.all([sessionCookie(ours.url), sessionCookie(bare.url)]);
+        if (shot.session) {
+          const [mine, theirs] = await Promise.all([sessionCookie(ours.url + shot.path), sessionCookie(bare.url + theirShot.path)]);
           theirShot = { ...shot, headers: { cookie: theirs } };
           shot = { ...shot, headers: { cookie: mine } };
         }
