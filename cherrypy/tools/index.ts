@@ -15,6 +15,8 @@ import { auth_basic, type CheckPassword } from './auth_basic.ts';
 import { sessions } from './sessions.ts';
 import type { SessionStorage } from '../sessions.ts';
 
+// Written out rather than `typeof sessions`: the tools read request.config, whose type comes from
+// this list, so `typeof` would make the types circular.
 declare module '../hooks.ts' {
   interface Tools {
     proxy: Tool;
