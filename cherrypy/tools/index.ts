@@ -12,8 +12,7 @@ import { staticdir, staticfile } from './static.ts';
 import { json_in, json_out } from './json.ts';
 import { gzip } from './gzip.ts';
 import { auth_basic, type CheckPassword } from './auth_basic.ts';
-import { sessions } from './sessions.ts';
-import type { SessionStorage } from '../sessions.ts';
+import { sessions, type SessionArgs } from './sessions.ts';
 
 // Written out rather than `typeof sessions`: the tools read request.config, whose type comes from
 // this list, so `typeof` would make the types circular.
@@ -30,10 +29,7 @@ declare module '../hooks.ts' {
     json_out: Tool;
     gzip: Tool;
     auth_basic: Tool<{ realm: string; checkpassword: CheckPassword }>;
-    sessions: Tool<{
-      timeout: number; name: string; path: string; domain: string; secure: boolean; httponly: boolean; samesite: string;
-      locking: string; storage_class: string | SessionStorage; storage_path: string; clean_freq: number;
-    }>;
+    sessions: Tool<SessionArgs>;
   }
 }
 

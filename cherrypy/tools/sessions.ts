@@ -26,7 +26,7 @@ import { FileStorage, RamStorage, Session, isSessionId, newSessionId, type Locki
 import type { CookieOptions } from '../cookies.ts';
 import type { Request, Response } from '../request.ts';
 
-interface SessionArgs {
+export interface SessionArgs {
   timeout: number;
   name: string;
   path: string;
