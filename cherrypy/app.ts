@@ -134,7 +134,8 @@ function isFolder(path: string): boolean {
   return statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false;
 }
 
-function depth(name: string): number {
+/** How many segments a section path has ('/' has none). */
+export function depth(name: string): number {
   return name.split('/').filter(Boolean).length;
 }
 

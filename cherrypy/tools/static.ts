@@ -7,6 +7,7 @@
 import { Tool } from '../hooks.ts';
 import { serveStaticDir, serveStaticFile, type FileBody } from '../static.ts';
 import { debug } from '../debug.ts';
+import { depth } from '../app.ts';
 import type { Request, Response } from '../request.ts';
 
 function answer(request: Request, response: Response, served: Promise<FileBody | null | undefined>): Promise<void> {
@@ -28,6 +29,5 @@ export const staticfile = new Tool('before_handler', (_, { request, response }) 
 export const staticdir = new Tool('before_handler', (_, { request, response }) => {
   if (!getOrHead(request)) return undefined;
   // The part of the path below the section that declared `tools.staticdir.dir`.
-  const depth = request.config['tools.staticdir.section'].split('/').filter(Boolean).length;
-  return answer(request, response, serveStaticDir(request, response, request.segments.slice(depth)));
+  return answer(request, response, serveStaticDir(request, response, request.segments.slice(depth(request.config['tools.staticdir.section']))));
 }, { context: false });
