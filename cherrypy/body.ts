@@ -26,7 +26,7 @@ import { MultipartReceiver, removeAll, type Multipart } from './multipart.ts';
 import { HTTPError } from './errors.ts';
 import { bag } from './bag.ts';
 import { Roster } from './roster.ts';
-import { addAll, rawHeader, type Request } from './request.ts';
+import { addAll, isNamed, rawHeader, type Request } from './request.ts';
 import type { Settings } from './config.ts';
 
 /** The request's media type, lower-cased, without parameters (`application/json`); read without making node build `req.headers`. */
@@ -44,8 +44,13 @@ export function takesBody(method: string | undefined): boolean {
 
 /** Does this request announce a body (a non-zero length, or a transfer coding)? */
 export function announcesBody(req: IncomingMessage): boolean {
-  const length = rawHeader(req, 'content-length');
-  return (length !== undefined && length !== '0') || rawHeader(req, 'transfer-encoding') !== undefined;
+  // One pass for both names (every response asks, for a body nobody read): told apart by their lengths.
+  const list = req.rawHeaders;
+  for (let i = 0; i < list.length; i += 2) {
+    const name = list[i]!;
+    if (name.length === 14 ? isNamed(name, 'content-length') && list[i + 1] !== '0' : name.length === 17 && isNamed(name, 'transfer-encoding')) return true;
+  }
+  return false;
 }
 
 /** What receiveBody got, kept on the request: the bytes, an upload's parts, or why there are none. */

@@ -9,7 +9,7 @@
  * and what only the server needs (the length sent, for the access log).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { planFor, type Plan } from './hooks.ts';
+import { NO_TOOLS, type Plan } from './hooks.ts';
 import type { Request, Response } from './request.ts';
 import type { Settings } from './config.ts';
 import type { Log } from './log.ts';
@@ -30,8 +30,8 @@ export interface Host {
 }
 
 export class Exchange {
-  /** The tools on for this request's path, by hook point. */
-  plan: Plan;
+  /** The tools on for this request's path, by hook point (set once dispatch settled the path's config). */
+  plan: Plan = NO_TOOLS;
   /** The Content-Length sent, for the access log (undefined when streamed). */
   sentLength: string | undefined = undefined;
 
@@ -41,7 +41,5 @@ export class Exchange {
     readonly res: ServerResponse,
     readonly request: Request,
     public response: Response,
-  ) {
-    this.plan = planFor(request.config);
-  }
+  ) {}
 }

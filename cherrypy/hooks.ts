@@ -164,12 +164,30 @@ export interface Hook { tool: Tool<object>; callback: ToolCallback<object>; prio
 /** The hooks of a path, by hook point, sorted by priority. */
 export type Plan = Readonly<Record<HookPoint, readonly Hook[]>> & { readonly failsafe: readonly Hook[]; readonly empty: boolean };
 
+/** The plan of no tools at all. */
+export const NO_TOOLS: Plan = Object.freeze({
+  ...Object.fromEntries(HOOK_POINTS.map((point) => [point, Object.freeze([] as Hook[])])) as Record<HookPoint, readonly Hook[]>,
+  failsafe: Object.freeze([]), empty: true,
+});
+
 const plans = new WeakMap<object, { plan: Plan; generation: number }>();
+// The last answer, checked before the WeakMap: consecutive requests mostly share their settings.
+let lastSettings: object | undefined;
+let lastPlan: Plan | undefined;
+let lastGeneration = -1;
+
+function remember(settings: object, plan: Plan): Plan {
+  lastSettings = settings;
+  lastPlan = plan;
+  lastGeneration = generation;
+  return plan;
+}
 
 /** Which tools are on for these settings, and with what arguments. */
 export function planFor(settings: object): Plan {
+  if (lastSettings === settings && lastGeneration === generation) return lastPlan!;
   const known = plans.get(settings);
-  if (known && known.generation === generation) return known.plan;
+  if (known && known.generation === generation) return remember(settings, known.plan);
   const values = settings as Record<string, unknown>;
   const byPoint = Object.fromEntries(HOOK_POINTS.map((point) => [point, [] as Hook[]])) as Record<HookPoint, Hook[]>;
   const failsafe: Hook[] = [];
@@ -185,7 +203,7 @@ export function planFor(settings: object): Plan {
   for (const hooks of Object.values(byPoint)) hooks.sort((a, b) => a.priority - b.priority);
   const plan = Object.freeze({ ...byPoint, failsafe, empty: Object.values(byPoint).every((h) => h.length === 0) });
   plans.set(settings, { plan, generation });
-  return plan;
+  return remember(settings, plan);
 }
 
 /**
@@ -197,7 +215,7 @@ export function runHooks(hooks: readonly Hook[], context: ToolContext, from = 0)
   for (let i = from; i < hooks.length; i++) {
     const { tool, callback, args } = hooks[i]!;
     const result = tool.inContext
-      ? inContext(context.request, context.response, true, callback, undefined, [args, context])
+      ? inContext(context, true, callback, undefined, [args, context])
       : callback(args, context);
     if (isThenable(result)) {
       return Promise.resolve(result).then(() => runHooks(hooks, context, i + 1));

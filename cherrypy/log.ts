@@ -112,8 +112,14 @@ class Batch {
   }
 }
 
+/** Statuses as text, made once each (a number turned into a string per request is a new string each time). */
+const statusTexts: string[] = [];
 /** A status or a length as text (most lengths already are). */
-const asText = (value: number | string) => (typeof value === 'string' ? value : String(value));
+function asText(value: number | string): string {
+  if (typeof value === 'string') return value;
+  if (value >= 100 && value <= 599 && Number.isInteger(value)) return (statusTexts[value] ??= String(value));
+  return String(value);
+}
 
 export interface LogOptions { screen: boolean; accessFile: string; errorFile: string }
 

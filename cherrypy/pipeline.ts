@@ -30,7 +30,7 @@ import { TreeDispatcher, checkArguments, stillHolds, type Resolution } from './d
 import { readBody, takesBody } from './body.ts';
 import { Request, Response, inContext } from './request.ts';
 import { fail, send } from './respond.ts';
-import { runHooks, type Hook, type HookPoint } from './hooks.ts';
+import { planFor, runHooks, type Hook, type HookPoint } from './hooks.ts';
 import { Exchange, type Host } from './exchange.ts';
 import { debug } from './debug.ts';
 import { isThenable } from './awaitable.ts';
@@ -119,22 +119,22 @@ export function handleRequest(host: Host, req: IncomingMessage, res: ServerRespo
     route = routeFor(host, key);
   } catch (err) {
     const bare = new Exchange(host, req, res, new Request(req, key, '', host.settings), new Response());
+    bare.plan = planFor(host.settings);
     fail(bare, err);
     return bare;
   }
   const request = new Request(req, route.path, q < 0 ? '' : url.slice(q + 1), route.pathConfig?.settings ?? host.settings);
   request.segments = route.below;
-  const response = new Response();
-  let ex: Exchange;
+  const ex = new Exchange(host, req, res, request, new Response());
   let found = false;
   try {
     if (route.app) {
       request.script_name = route.app.scriptName;
-      found = dispatch(host, request, response, route, key);
+      found = dispatch(ex, route, key);
     }
-    ex = new Exchange(host, req, res, request, response);
+    ex.plan = planFor(request.config);
   } catch (err) {
-    ex = new Exchange(host, req, res, request, response);
+    ex.plan = planFor(request.config); // the path's failsafe tools apply to this error too
     fail(ex, err);
     return ex;
   }
@@ -150,7 +150,8 @@ export function handleRequest(host: Host, req: IncomingMessage, res: ServerRespo
 }
 
 /** Finds the handler and sets request.handler and request.config (with `_cp_config` merged in); false when nothing answers the path. */
-function dispatch(host: Host, request: Request, response: Response, route: Route, key: string): boolean {
+function dispatch(ex: Exchange, route: Route, key: string): boolean {
+  const { host, request, response } = ex;
   const app = route.app!;
   const dispatcher = request.config['request.dispatch'] ?? treeDispatcher;
   const cached = dispatcher.cacheable ? route.resolution : undefined;
@@ -182,7 +183,7 @@ function dispatch(host: Host, request: Request, response: Response, route: Route
     // The walk still holds, so the handler is the same function: only an `exposed` property can have changed.
     if (!found.exposedForGood && (handler as { exposed?: unknown }).exposed !== true) throw new NotFound(request.path);
     if (!found.argsFit) checkArguments(found, request.config['request.show_mismatched_params']);
-    return inContext(request, response, runsLater, handler, owner, request.args);
+    return inContext(ex, runsLater, handler, owner, request.args);
   };
   return true;
 }

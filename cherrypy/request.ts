@@ -169,7 +169,8 @@ export function rawHeaderValues(raw: IncomingMessage, lowerCaseName: string): st
   return values;
 }
 
-function isNamed(name: string, lowerCaseName: string): boolean {
+/** Is `name` (as the client wrote it) the header `lowerCaseName`? */
+export function isNamed(name: string, lowerCaseName: string): boolean {
   // Lengths and first letters first: most names differ there, and lower-casing makes a string.
   return name.length === lowerCaseName.length && (name.charCodeAt(0) | 0x20) === lowerCaseName.charCodeAt(0) &&
     name.toLowerCase() === lowerCaseName;
@@ -226,11 +227,11 @@ let synchronous: Context | undefined;
 
 /**
  * Calls `fn` on `self` with `cherrypy.request` and `cherrypy.response` pointing
- * at this request; `async` says whether code started by the call runs after
- * it returns (async functions, generators): that needs the async context.
+ * at `context`'s (the pipeline passes its exchange: no object made per call);
+ * `async` says whether code started by the call runs after it returns (async
+ * functions, generators): that needs the async context.
  */
-export function inContext(request: Request, response: Response, async: boolean, fn: Function, self: unknown, args: unknown[]): unknown {
-  const context = { request, response };
+export function inContext(context: Context, async: boolean, fn: Function, self: unknown, args: unknown[]): unknown {
   if (async) return storage.run(context, () => fn.apply(self, args));
   const outer = synchronous;
   synchronous = context;

@@ -28,7 +28,7 @@ import { Buffer } from 'node:buffer'; // a module binding: cheaper to reach per 
 import { createReadStream, readFileSync } from 'node:fs';
 import { Readable, pipeline, type Transform } from 'node:stream';
 import { createGzip, gzipSync } from 'node:zlib';
-import { inContext, Response, type Request } from './request.ts';
+import { inContext, Response, type Context, type Request } from './request.ts';
 import { FileBody } from './static.ts';
 import { compressing, wantsGzip } from './tools/gzip.ts';
 import { HTTPError, HTTPRedirect, describeError, errorPage, escapeHtml, reasonPhrase } from './errors.ts';
@@ -100,7 +100,7 @@ export function send(ex: Exchange, body: unknown): void {
     } else if (body.bytes) payload = body.start === 0 && body.end === body.bytes.length - 1 ? body.bytes : body.bytes.subarray(body.start, body.end + 1);
     else if (body.end >= body.start && request.method !== 'HEAD') stream = createReadStream(body.file, { start: body.start, end: body.end });
   } else if (isStream(body)) {
-    stream = body instanceof Readable ? body : Readable.from(toBytes(body, request, response));
+    stream = body instanceof Readable ? body : Readable.from(toBytes(body, ex));
     headers['Content-Type'] = withCharset(headers['Content-Type']) ?? HTML;
   } else {
     payload = JSON.stringify(body);
@@ -176,11 +176,11 @@ async function* byteranges(file: string, pieces: NonNullable<FileBody['pieces']>
  * only now, long after the handler returned), and checks that they are
  * strings or bytes: anything else is a handler bug worth naming.
  */
-async function* toBytes(items: Iterable<unknown> | AsyncIterable<unknown>, request: Request, response: Response): AsyncGenerator<Buffer | string> {
+async function* toBytes(items: Iterable<unknown> | AsyncIterable<unknown>, context: Context): AsyncGenerator<Buffer | string> {
   const iterator = Symbol.asyncIterator in items ? items[Symbol.asyncIterator]() : (items as Iterable<unknown>)[Symbol.iterator]();
   try {
     for (;;) {
-      const step = await (inContext(request, response, true, iterator.next, iterator, []) as IteratorResult<unknown> | Promise<IteratorResult<unknown>>);
+      const step = await (inContext(context, true, iterator.next, iterator, []) as IteratorResult<unknown> | Promise<IteratorResult<unknown>>);
       if (step.done) return;
       const item = step.value;
       if (typeof item === 'string' || item instanceof Uint8Array) yield item as Buffer | string;

@@ -40,7 +40,7 @@ import { isClosing, lingeringClose, markClosing } from './linger.ts';
 import type { Log } from './log.ts';
 import type { Tree } from './app.ts';
 import type { Settings } from './config.ts';
-import { rawHeader } from './request.ts';
+import { isNamed, rawHeader } from './request.ts';
 import { Roster } from './roster.ts';
 
 const PEER = Symbol('peer address');
@@ -278,10 +278,17 @@ export class Server implements Host {
   private accessLog(job: Job): void {
     const { req, res, exchange } = job;
     const sent = res.headersSent;
+    // Referer and User-Agent in one pass over the raw headers, told apart by their lengths.
+    let referer: string | undefined, agent: string | undefined;
+    const list = req.rawHeaders;
+    for (let i = 0; i < list.length; i += 2) {
+      const name = list[i]!;
+      if (name.length === 7) referer ??= isNamed(name, 'referer') ? list[i + 1] : undefined;
+      else if (name.length === 10) agent ??= isNamed(name, 'user-agent') ? list[i + 1] : undefined;
+    }
     this.log.request(
       exchange?.request.remoteIpIfUsed || ((req.socket as PeerSocket)[PEER] ?? '-'), req.method ?? '-', req.url ?? '', req.httpVersion,
-      sent ? res.statusCode : '-', exchange ? exchange.sentLength ?? '-' : sent ? REJECT_BODY.length : '-',
-      rawHeader(req, 'referer') ?? '', rawHeader(req, 'user-agent') ?? '',
+      sent ? res.statusCode : '-', exchange ? exchange.sentLength ?? '-' : sent ? REJECT_BODY.length : '-', referer ?? '', agent ?? '',
     );
   }
 
