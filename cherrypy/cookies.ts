@@ -35,25 +35,46 @@ export function parseCookies(header: string | string[] | undefined): Record<stri
   return cookies;
 }
 
+/**
+ * The value of one cookie, as parseCookies would give it, without parsing the
+ * others (a session reads its own cookie on every request). `name` must be a token.
+ */
+export function findCookie(header: string | string[] | undefined, name: string): string | undefined {
+  if (typeof header === 'string') return scanLine(header, name, undefined);
+  if (header === undefined) return undefined;
+  for (const line of header) {
+    const value = scanLine(line, name, undefined);
+    if (value !== undefined) return value;
+  }
+  return undefined;
+}
+
 /** One header's `name=value; name=value` pairs, scanned in place (every request with a session reads one). */
 function parseLine(cookies: Record<string, string>, line: string): void {
+  scanLine(line, undefined, cookies);
+}
+
+/** Adds the line's pairs to `cookies` (first of a name wins); or, given `wanted`, returns that cookie's value. */
+function scanLine(line: string, wanted: string | undefined, cookies: Record<string, string> | undefined): string | undefined {
   let eq = -1;
   for (let start = 0; start < line.length;) {
     let end = line.indexOf(';', start);
     if (end < 0) end = line.length;
     // The next '=' is looked for again only once the scan has passed it: linear even for `a;a;a;...;b=1`.
     if (eq < start) eq = line.indexOf('=', start);
-    if (eq < 0) return; // no pair from here on
+    if (eq < 0) return undefined; // no pair from here on
     if (eq < end) {
       const name = line.slice(start, eq).trim();
-      if (TOKEN.test(name) && !(name in cookies)) {
+      if (wanted !== undefined ? name === wanted : TOKEN.test(name) && !(name in cookies!)) {
         let value = line.slice(eq + 1, end).trim();
         if (value.length >= 2 && value.charCodeAt(0) === 0x22 && value.charCodeAt(value.length - 1) === 0x22) value = value.slice(1, -1);
-        cookies[name] = decode(value);
+        if (wanted !== undefined) return decode(value);
+        cookies![name] = decode(value);
       }
     }
     start = end + 1;
   }
+  return undefined;
 }
 
 function decode(value: string): string {
@@ -84,10 +105,17 @@ export class CookieJar {
 
   /** Sets `name` to `value` (a later set of the same name, path and domain replaces it). */
   set(name: string, value: string, options: CookieOptions = {}): void {
-    if (!TOKEN.test(name)) throw new TypeError(`cookie name '${name}' is not a token`);
+    if (!isCookieName(name)) throw new TypeError(`cookie name '${name}' is not a token`);
     const encoded = COOKIE_OCTETS.test(value) ? value : encodeURIComponent(value);
-    const line = `${name}=${encoded}${attributesOf(options)}`;
-    const key = `${name};${options.path ?? '/'};${options.domain ?? ''}`;
+    this.setLine(cookieKey(name, options), `${name}=${encoded}${cookieAttributes(options)}`);
+  }
+
+  /**
+   * Sets a cookie from its Set-Cookie line, made by the caller from a checked
+   * name, a value of cookie octets and `cookieAttributes()`: tools.sessions
+   * sets the same cookie on every response and checks it once.
+   */
+  setLine(key: string, line: string): void {
     const at = this.keys.indexOf(key);
     if (at >= 0) this.lines[at] = line;
     else {
@@ -111,14 +139,18 @@ export class CookieJar {
   }
 }
 
-/** Options objects that cannot change (frozen, no `expires` Date), with their attributes formatted: tools.sessions sets one cookie per request with the same options. */
-const formatted = new WeakMap<CookieOptions, string>();
+/** Is `name` usable as a cookie name (an RFC 9110 token)? */
+export function isCookieName(name: string): boolean {
+  return TOKEN.test(name);
+}
+
+/** What tells two cookies apart in a jar: a later one with the same name, path and domain replaces the earlier. */
+export function cookieKey(name: string, options: CookieOptions): string {
+  return `${name};${options.path ?? '/'};${options.domain ?? ''}`;
+}
 
 /** `; Path=/; Max-Age=3600; HttpOnly; SameSite=Lax`: the part of a Set-Cookie line after the value. */
-function attributesOf(options: CookieOptions): string {
-  const constant = options.expires === undefined && Object.isFrozen(options);
-  const known = constant ? formatted.get(options) : undefined;
-  if (known !== undefined) return known;
+export function cookieAttributes(options: CookieOptions): string {
   let line = '';
   if (options.domain !== undefined) line += `; Domain=${attribute('domain', options.domain)}`;
   line += `; Path=${attribute('path', options.path ?? '/')}`;
@@ -133,7 +165,6 @@ function attributesOf(options: CookieOptions): string {
     if (!['Strict', 'Lax', 'None'].includes(options.sameSite)) throw new TypeError(`cookie sameSite must be Strict, Lax or None, got ${String(options.sameSite)}`);
     line += `; SameSite=${options.sameSite}`;
   }
-  if (constant) formatted.set(options, line);
   return line;
 }
 

@@ -23,7 +23,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Settings } from './config.ts';
-import { CookieJar, parseCookies } from './cookies.ts';
+import { CookieJar, findCookie, parseCookies } from './cookies.ts';
 import { addValue, bag } from './bag.ts';
 import type { UploadedFile } from './multipart.ts';
 import type { Session } from './sessions.ts';
@@ -129,6 +129,12 @@ export class Request {
   /** The request's cookies, name -> value (cookies.ts); a malformed header gives what could be read. */
   get cookie(): Record<string, string> {
     return (this.parsedCookies ??= parseCookies(rawHeaderValues(this.raw, 'cookie')));
+  }
+
+  /** One cookie's value (`cookie[name]`), read without parsing the others unless they were already; `name` must be a token. */
+  cookieNamed(name: string): string | undefined {
+    const parsed = this.parsedCookies;
+    return parsed !== undefined ? parsed[name] : findCookie(rawHeaderValues(this.raw, 'cookie'), name);
   }
 
   /** Query string and form body parameters; a repeated key gives an array (query values first). */

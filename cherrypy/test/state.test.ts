@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import * as cherrypy from '../index.ts';
 import { serve, until, type TestServer, tempDir } from '../testing.ts';
-import { parseCookies } from '../cookies.ts';
+import { findCookie, parseCookies } from '../cookies.ts';
 
 class Shop {
   static seenFiles: string[] = [];
@@ -118,6 +118,18 @@ describe('state: cookies', () => {
     expect(JSON.parse(crowded.body)).to.deep.equal({ names: 1, theme: 'x', proto: null, odd: null });
     expect({ ...parseCookies(['a;b', ' theme = "x" ;odd=1', 'theme=y']) }).to.deep.equal({ theme: 'x', odd: '1' });
     expect(({} as Record<string, unknown>).polluted).to.equal(undefined);
+  });
+
+  it('finds one cookie (as a session reads its own) exactly as the full parse does', () => {
+    const headers = [
+      'theme="dark%20mode"; =nameless; noequals; __proto__=polluted; odd=%E0%A4%A; theme=second',
+      'a;b;c; theme=x;', ' theme = "x" ;odd=1', 'odd=1;theme', 'themes=1; theme=2', '', ';;;', 'theme=',
+    ];
+    for (const header of [...headers, headers]) {
+      for (const name of ['theme', 'odd', '__proto__', 'missing']) {
+        expect(findCookie(header, name), `${name} in ${String(header)}`).to.equal(parseCookies(header)[name]);
+      }
+    }
   });
 
   it('reads a 10,000-cookie header', async () => {
@@ -269,15 +281,20 @@ describe('state: sessions in your own storage', () => {
     expect(storage.rows.size).to.equal(1);
   });
 
-  it('refuses at start what is not a storage, naming the key', async () => {
-    for (const [value, says] of [['redis', "'ram', 'file' or a SessionStorage"], [{ load() {} }, 'an object with load, save, delete, lock, clean']] as const) {
+  it('refuses at start what is not a storage, or not a cookie name, naming the key', async () => {
+    const cases = [
+      ['storage_class', 'redis', "'ram', 'file' or a SessionStorage"],
+      ['storage_class', { load() {} }, 'an object with load, save, delete, lock, clean'],
+      ['name', 'my session', 'a cookie name'],
+    ] as const;
+    for (const [key, value, says] of cases) {
       let error: unknown;
       try {
-        await serve(new Shop(), '/', { '/': { 'tools.sessions.on': true, 'tools.sessions.storage_class': value } } as cherrypy.AppConfig, { defaults: true });
+        await serve(new Shop(), '/', { '/': { 'tools.sessions.on': true, [`tools.sessions.${key}`]: value } } as cherrypy.AppConfig, { defaults: true });
       } catch (err) {
         error = err;
       }
-      expect(String(error)).to.contain("'tools.sessions.storage_class' must be").and.to.contain(says);
+      expect(String(error)).to.contain(`'tools.sessions.${key}' must be`).and.to.contain(says);
     }
   });
 });

@@ -23,7 +23,7 @@ import { resolve } from 'node:path';
 import { Tool } from '../hooks.ts';
 import { isThenable } from '../awaitable.ts';
 import { FileStorage, RamStorage, Session, isSessionId, newSessionId, type Locking, type SessionData, type SessionStorage } from '../sessions.ts';
-import type { CookieOptions } from '../cookies.ts';
+import { cookieAttributes, cookieKey, isCookieName, type CookieOptions } from '../cookies.ts';
 import type { Request, Response } from '../request.ts';
 
 export interface SessionArgs {
@@ -52,6 +52,10 @@ interface Setup {
   lifetimeMs: number;
   name: string;
   cookie: CookieOptions;
+  /** The cookie's jar key, and its Set-Cookie line around the id: formatted once (an id is hex, never encoded). */
+  cookieKey: string;
+  cookieStart: string;
+  cookieEnd: string;
 }
 
 const ram = new RamStorage();
@@ -63,14 +67,14 @@ const setups = new WeakMap<SessionArgs, Setup>();
 function setupFor(args: SessionArgs): Setup {
   let setup = setups.get(args);
   if (setup) return setup;
-  // locking and storage_class were checked at start (`checks` below), wherever the config came from.
+  // name, locking and storage_class were checked at start (`checks` below), wherever the config came from.
+  const cookie: CookieOptions = Object.freeze({
+    path: args.path, domain: args.domain || undefined, secure: args.secure, httpOnly: args.httponly,
+    sameSite: (args.samesite || undefined) as CookieOptions['sameSite'], maxAge: args.timeout * 60,
+  });
   setup = {
-    storage: storageFor(args), locking: args.locking as Locking, lifetimeMs: args.timeout * 60_000, name: args.name,
-    // Frozen: the jar formats its attributes once (cookies.ts).
-    cookie: Object.freeze({
-      path: args.path, domain: args.domain || undefined, secure: args.secure, httpOnly: args.httponly,
-      sameSite: (args.samesite || undefined) as CookieOptions['sameSite'], maxAge: args.timeout * 60,
-    }),
+    storage: storageFor(args), locking: args.locking as Locking, lifetimeMs: args.timeout * 60_000, name: args.name, cookie,
+    cookieKey: cookieKey(args.name, cookie), cookieStart: `${args.name}=`, cookieEnd: cookieAttributes(cookie),
   };
   setups.set(args, setup);
   return setup;
@@ -95,7 +99,7 @@ function storageFor(args: SessionArgs): SessionStorage {
 
 function setCookie(response: Response, session: Session, setup: Setup): void {
   if (session.deleted) response.cookie.delete(setup.name, setup.cookie);
-  else response.cookie.set(setup.name, session.id, setup.cookie);
+  else response.cookie.setLine(setup.cookieKey, setup.cookieStart + session.id + setup.cookieEnd);
 }
 
 function attach(setup: Setup, request: Request, response: Response, id: string, data: SessionData, isNew: boolean, release?: () => Promise<void>): void {
@@ -114,7 +118,7 @@ function adopt(setup: Setup, request: Request, response: Response, id: string | 
 
 function load(args: SessionArgs, request: Request, response: Response): Promise<void> | undefined {
   const setup = setupFor(args);
-  const sent = request.cookie[setup.name];
+  const sent = request.cookieNamed(setup.name);
   const id = isSessionId(sent) ? sent : undefined;
   if (setup.locking === 'early') return loadLocked(setup, request, response, id);
   const stored = id === undefined ? undefined : setup.storage.load(id);
@@ -138,6 +142,10 @@ async function loadLocked(setup: Setup, request: Request, response: Response, id
 // Saved with every request, so that its expiry slides as the cookie's does; once, by whichever hook comes first.
 const finish = (request: Request) => request.session?.finish();
 
+function checkName(value: unknown): string | undefined {
+  return typeof value === 'string' && isCookieName(value) ? undefined : 'a cookie name (letters, digits and !#$%&\'*+-.^_`|~)';
+}
+
 function checkLocking(value: unknown): string | undefined {
   return value === 'implicit' || value === 'early' || value === 'explicit' ? undefined : "'implicit', 'early' or 'explicit'";
 }
@@ -154,6 +162,7 @@ function checkStorage(value: unknown): string | undefined {
 export const sessions = new Tool<SessionArgs>('before_handler', (args, { request, response }) => load(args, request, response), {
   priority: 40, args: defaults, context: false,
   checks: {
+    name: checkName,
     storage_class: checkStorage,
     locking: checkLocking,
   },
