@@ -158,7 +158,7 @@ export class Log {
    * `ip - - [time] "METHOD target HTTP/1.1" status length "referer" "user-agent"`.
    * What the client sent is escaped, so a request is always one parseable line.
    */
-  request(ip: string, method: string, target: string, version: string, status: number | string, length: number | string, referer: string, agent: string): void {
+  request(ip: string | Uint8Array, method: string, target: string, version: string, status: number | string, length: number | string, referer: string, agent: string): void {
     if (this.accessSinks.length === 0) return;
     if (stampTimer === undefined) refreshTimestamp();
     if (this.access.add(ip, accessStamp, method, target, version, asText(status), asText(length), referer, agent)) this.flush();

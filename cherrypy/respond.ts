@@ -56,6 +56,7 @@ function headerObject(response: Response): Record<string, string | string[]> {
 
 /** `text/plain` -> `text/plain;charset=utf-8`: the text a handler returns is sent as UTF-8, and says so (as CherryPy). */
 function withCharset(type: string | string[] | undefined): string | string[] | undefined {
+  if (type === HTML) return type; // error pages and most handlers' own: no need to look
   return typeof type === 'string' && type.startsWith('text/') && !/;\s*charset=/i.test(type) ? type + ';charset=utf-8' : type;
 }
 
@@ -235,7 +236,7 @@ function respondWithError(ex: Exchange, err: unknown): void {
     fresh.headers['Location'] = err.location;
     // As CherryPy: a short note with a link; 304 and 305 carry no body.
     body = redirectNote(err.status, err.location);
-    if (body !== null) fresh.headers['Content-Type'] = 'text/html;charset=utf-8';
+    if (body !== null) fresh.headers['Content-Type'] = HTML;
     if (err.status === 304) delete fresh.headers['Location'];
   } else {
     let status = 500, message: string, traceback = '';
@@ -249,7 +250,7 @@ function respondWithError(ex: Exchange, err: unknown): void {
       if (settings['request.show_tracebacks']) traceback = describeError(err);
     }
     fresh.status = status;
-    fresh.headers['Content-Type'] = 'text/html;charset=utf-8';
+    fresh.headers['Content-Type'] = HTML;
     body = customErrorPage(ex, status, message, traceback) ?? errorPageHeaders(fresh, message, status, traceback || undefined);
   }
   const after = runHooks(ex.plan.after_error_response, ex);
@@ -265,7 +266,7 @@ function respondWithError(ex: Exchange, err: unknown): void {
  */
 function customErrorPage(ex: Exchange, status: number, message: string, traceback: string): string | undefined {
   const settings = ex.request.config as unknown as Record<string, unknown>;
-  const page = settings[`error_page.${status}`] ?? settings['error_page.default'];
+  const page = settings[errorPageKey(status)] ?? settings['error_page.default'];
   if (page === undefined) return undefined;
   const fields = { status: `${status} ${reasonPhrase(status)}`, message, traceback, version: VERSION };
   try {
@@ -275,6 +276,12 @@ function customErrorPage(ex: Exchange, status: number, message: string, tracebac
     ex.host.log.error(`error_page for ${status} failed: ${describeError(err)}`);
     return undefined;
   }
+}
+
+/** `error_page.404`, made once per status: a key built per request is looked up in V8's string table every time. */
+const errorPageKeys: string[] = [];
+function errorPageKey(status: number): string {
+  return (errorPageKeys[status] ??= `error_page.${status}`);
 }
 
 /** What `%(version)s` says in an error page. */

@@ -38,13 +38,16 @@ import type { Exchange, Host } from './exchange.ts';
 import { announcesBody, receiveBody, takesBody } from './body.ts';
 import { isClosing, lingeringClose, markClosing } from './linger.ts';
 import type { Log } from './log.ts';
+import { encodeField } from './accesslog.ts';
 import type { Tree } from './app.ts';
 import type { Settings } from './config.ts';
 import { isNamed, rawHeader } from './request.ts';
 import { Roster } from './roster.ts';
 
 const PEER = Symbol('peer address');
-type PeerSocket = Socket & { [PEER]?: string; _httpMessage?: ServerResponse | null };
+/** The peer address as the access log writes it (accesslog.ts encodeField), made once per connection. */
+const PEER_FIELD = Symbol('peer address, encoded');
+type PeerSocket = Socket & { [PEER]?: string; [PEER_FIELD]?: Uint8Array; _httpMessage?: ServerResponse | null };
 /** A started request whose response did not end at once, kept on its response (see release). */
 const JOB = Symbol('job');
 type JobResponse = ServerResponse & { [JOB]?: Job };
@@ -105,7 +108,9 @@ export class Server implements Host {
       this.sockets.set(socket, jobs);
       // The peer's address, read once: the access log needs it for every
       // request, and a socket that closed early no longer knows it.
-      (socket as PeerSocket)[PEER] = socket.remoteAddress ?? '-';
+      const peer = socket.remoteAddress ?? '-';
+      (socket as PeerSocket)[PEER] = peer;
+      (socket as PeerSocket)[PEER_FIELD] = encodeField(peer);
       // Pipelined responses still waiting their turn get no 'close' of their
       // own when the client goes away: finish them here, or their slots leak.
       socket.once('close', () => {
@@ -287,7 +292,7 @@ export class Server implements Host {
       else if (name.length === 10) agent ??= isNamed(name, 'user-agent') ? list[i + 1] : undefined;
     }
     this.log.request(
-      exchange?.request.remoteIpIfUsed || ((req.socket as PeerSocket)[PEER] ?? '-'), req.method ?? '-', req.url ?? '', req.httpVersion,
+      exchange?.request.remoteIpIfUsed || ((req.socket as PeerSocket)[PEER_FIELD] ?? '-'), req.method ?? '-', req.url ?? '', req.httpVersion,
       sent ? res.statusCode : '-', exchange ? exchange.sentLength ?? '-' : sent ? REJECT_BODY.length : '-', referer ?? '', agent ?? '',
     );
   }

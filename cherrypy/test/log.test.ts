@@ -1,6 +1,7 @@
 // The access log's lines, as they reach a sink: format, escaping, batching.
 import { expect } from 'chai';
 import { Log, memorySink } from '../log.ts';
+import { encodeField } from '../accesslog.ts';
 
 function logTo(): { log: Log; access: string[] } {
   const access: string[] = [];
@@ -23,6 +24,17 @@ describe('log: access lines', () => {
     log.flush();
     expect(access).to.have.lengthOf(1);
     expect(access[0]).to.contain('"GET /caf\\xe9\\x0a\\"x\\" HTTP/1.1" 200 5 "a\\\\b" "ua\\x00\\x7f\\x100"');
+  });
+
+  it('writes an address encoded once per connection as it writes the text', () => {
+    const { log, access } = logTo();
+    for (const ip of ['::ffff:127.0.0.1', 'a"b\\c\n\xe9']) {
+      log.request(ip, 'GET', '/', '1.1', 200, 1, '', '');
+      log.request(encodeField(ip), 'GET', '/', '1.1', 200, 1, '', '');
+    }
+    log.flush();
+    expect(access[1]).to.equal(access[0]).and.to.match(/^::ffff:127\.0\.0\.1 - - \[/);
+    expect(access[3]).to.equal(access[2]).and.to.match(/^a\\"b\\\\c\\x0a\\xe9 - - \[/);
   });
 
   it('keeps every line, in order, across many batches', () => {
