@@ -8,6 +8,7 @@ import { expect } from 'chai';
 import * as cherrypy from '../index.ts';
 import { serve, until, type TestServer, tempDir } from '../testing.ts';
 import { findCookie, parseCookies } from '../cookies.ts';
+import { safeFilename } from '../multipart.ts';
 
 class Shop {
   static seenFiles: string[] = [];
@@ -377,6 +378,11 @@ describe('state: file uploads', () => {
     expect(out.win.filename).to.equal('cv.pdf');
     expect(out.fields.__proto__).to.equal('x');
     expect(({} as Record<string, unknown>).x).to.equal(undefined);
+    const cleaned: [string | undefined, string][] = [
+      [undefined, ''], ['note.txt', 'note.txt'], ['..', ''], ['.hidden', '.hidden'], ['a/', ''], ['dir/..', ''],
+      ['tab\there.txt', 'tabhere.txt'], ['.\x01.', ''], ['x'.repeat(300), 'x'.repeat(255)], ['résumé.pdf', 'résumé.pdf'],
+    ];
+    for (const [sent, kept] of cleaned) expect(safeFilename(sent), String(sent)).to.equal(kept);
   });
 
   it('answers 400 without a boundary, 413 past the part and field limits', async () => {
