@@ -219,6 +219,11 @@ export class Response {
     this.headerTable = value;
   }
 
+  /** No header asked for and no cookie jar made: the response is the pipeline's alone to head. */
+  get isBare(): boolean {
+    return this.headerTable === undefined && this.cookieJar === undefined;
+  }
+
   /** True once anything asked for the headers (the pipeline then copies them). */
   get hasHeaders(): boolean {
     return this.headerTable !== undefined;

@@ -64,9 +64,26 @@ function hasUnreadBody(request: Request): boolean {
   return !request.raw.complete && request.body === undefined && announcesBody(request.raw);
 }
 
+/**
+ * The commonest answer, a page from a handler that set nothing (no header, no
+ * cookie, no tool, status 200): its two headers are known and made in one go.
+ * False when the page needs send's general way.
+ */
+function sentAsPage(ex: Exchange, body: string): boolean {
+  const { request, response, res } = ex;
+  if (response.status !== 200 || !response.isBare || !ex.plan.empty || ex.host.draining || request.method === 'HEAD' || hasUnreadBody(request)) return false;
+  const length = String(Buffer.byteLength(body));
+  ex.sentLength = length;
+  res.writeHead(200, { 'Content-Type': HTML, 'Content-Length': length });
+  res.end(body);
+  if (!res.writableFinished && body.length > 65536) cutWhenStalled(ex);
+  return true;
+}
+
 export function send(ex: Exchange, body: unknown): void {
   const { host, request, response, res } = ex;
   if (res.destroyed) return;
+  if (typeof body === 'string' && sentAsPage(ex, body)) return;
   const headers = headerObject(response);
   const cookies = response.setCookies;
   if (cookies) {
