@@ -48,14 +48,11 @@ export interface SessionStorage {
   clean(now: number): Awaitable<void>;
 }
 
-/** 40 lower-case hex digits (20 random bytes), checked by hand: every session request asks, and this regex cost more than the loop. */
+const ID = /^[0-9a-f]{40}$/;
+
+/** 40 lower-case hex digits: what newSessionId makes. */
 export function isSessionId(id: unknown): id is string {
-  if (typeof id !== 'string' || id.length !== 40) return false;
-  for (let i = 0; i < 40; i++) {
-    const c = id.charCodeAt(i);
-    if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66))) return false;
-  }
-  return true;
+  return typeof id === 'string' && ID.test(id);
 }
 
 export function newSessionId(): string {
