@@ -179,7 +179,7 @@ export function rawHeaderValues(raw: IncomingMessage, lowerCaseName: string): st
 export function isNamed(name: string, lowerCaseName: string): boolean {
   // Lengths and first letters first: most names differ there, and lower-casing makes a string.
   return name.length === lowerCaseName.length && (name.charCodeAt(0) | 0x20) === lowerCaseName.charCodeAt(0) &&
-    name.toLowerCase() === lowerCaseName;
+    (name === lowerCaseName || name.toLowerCase() === lowerCaseName);
 }
 
 export function addAll(params: Params, search: URLSearchParams): Params {
@@ -277,7 +277,8 @@ function contextProxy<T extends object>(pick: (c: Context) => T, name: string): 
   return new Proxy({} as T, {
     get: (_, prop) => {
       const target = current();
-      const value = Reflect.get(target, prop, target);
+      // target[prop], not Reflect.get(target, prop, target): the same lookup, without the builtin's slow path.
+      const value = (target as unknown as Record<PropertyKey, unknown>)[prop];
       return typeof value === 'function' ? value.bind(target) : value;
     },
     set: (_, prop, value) => Reflect.set(current(), prop, value),
