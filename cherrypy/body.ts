@@ -113,8 +113,9 @@ class BodyReceiver implements Watched {
     this.due = Date.now() + settings['server.socket_timeout'] * 1000;
     watched.add(this);
     startWatching();
-    // An upload that fails part-way (too many parts, a field too large) is answered without reading the rest.
-    upload?.result.catch((err: HTTPError) => this.finish(err));
+    // An upload that fails part-way (too many parts, a field too large) is answered without reading
+    // the rest; one that succeeds settles only after end() (onEnd).
+    upload?.result.then((parts) => this.uploaded(parts), (err: HTTPError) => this.finish(err));
     // A client that goes away makes the request emit 'error' (and 'aborted'); events after the
     // finish are ignored (`finished`), so the listeners need no removing.
     req.on('data', (chunk: Buffer) => this.onData(chunk)).on('end', () => this.onEnd()).on('error', () => this.onAborted());
@@ -144,13 +145,13 @@ class BodyReceiver implements Watched {
   }
 
   private onEnd(): void {
-    const { upload } = this;
-    if (!upload) return this.finish();
-    upload.end();
-    upload.result.then((parts) => {
-      if (parts.temporary.length) this.res.once('close', () => void removeAll(parts.temporary));
-      this.finish(undefined, parts);
-    }, (err: HTTPError) => this.finish(err));
+    if (this.upload) this.upload.end();
+    else this.finish();
+  }
+
+  private uploaded(parts: Multipart): void {
+    if (parts.temporary.length) this.res.once('close', () => void removeAll(parts.temporary));
+    this.finish(undefined, parts);
   }
 
   private onAborted(): void {

@@ -102,8 +102,8 @@ export class MultipartReceiver {
     } catch (err) {
       throw new HTTPError(400, `Bad multipart body: ${(err as Error).message}`);
     }
+    // The caller (body.ts) handles both outcomes at once, so a rejection is never unhandled.
     this.result = new Promise<Multipart>((resolve, reject) => (this.settle = { resolve, reject }));
-    this.result.catch(() => {}); // handled by the caller; never an unhandled rejection
     const parser = this.parser;
     parser.on('field', (name, value, info) => this.onField(name, value, info.valueTruncated));
     parser.on('file', (name, stream, info) => this.onFile(name, stream, info));
