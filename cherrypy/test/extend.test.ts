@@ -2,6 +2,7 @@
 // config, INI or decorator; typed; validated), _cp_config and @cherrypy.config,
 // the expires, auth_basic and error_page settings, and the MethodDispatcher.
 import { spawnSync } from 'node:child_process';
+import { connect } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -30,6 +31,7 @@ cherrypy.tools.later = new cherrypy.Tool('before_handler', async ({ ms }) => {
 }, { priority: 10, args: { ms: 20 } });
 cherrypy.tools.late_failure = new cherrypy.Tool('on_end_resource', () => { throw new Error('late hook broke'); });
 cherrypy.tools.end_failure = new cherrypy.Tool('on_end_request', async () => { throw new Error('end hook broke'); });
+cherrypy.tools.error_failure = new cherrypy.Tool('after_error_response', () => { throw new Error('error hook broke'); });
 new cherrypy.Tool('before_finalize', (_, { response }) => {
   if (typeof response.body === 'string') response.body = response.body.toUpperCase();
 }, { name: 'shout' }); // registered by its name option
@@ -40,6 +42,7 @@ declare module '../hooks.ts' {
     later: cherrypy.Tool<{ ms: number }>;
     late_failure: cherrypy.Tool;
     end_failure: cherrypy.Tool;
+    error_failure: cherrypy.Tool;
     shout: cherrypy.Tool;
   }
 }
@@ -114,6 +117,12 @@ class Root {
 
   @cherrypy.expose
   broken() { throw new Error('broken on purpose'); }
+
+  @cherrypy.expose
+  async slowFailure() {
+    await sleep(150);
+    throw new Error('failed too late');
+  }
 }
 
 const tracedConfig = Object.fromEntries([
@@ -144,6 +153,27 @@ describe('extend: custom tools', () => {
     await until(() => failing.logs.errors.join('\n').includes('end hook broke'));
     expect(failing.logs.errors.join('\n')).to.contain('a hook failed after the response: Error: late hook broke');
     expect((await failing.get('/')).status).to.equal(200);
+  });
+
+  it('an error response that fails too cuts the connection and is logged; the server serves on', async () => {
+    const failing = await serve(new Root(), '/', { '/broken': { 'tools.error_failure.on': true } } as cherrypy.AppConfig, { defaults: true });
+    const cut = await failing.get('/broken').then(() => 'answered', (err: Error) => err.message);
+    expect(cut).to.not.equal('answered');
+    expect(failing.logs.errors.join('\n')).to.contain('GET /broken: the error response failed too: Error: error hook broke');
+    expect((await failing.get('/')).status).to.equal(200);
+  });
+
+  it('a handler that fails after its client left is logged once as such, and the access log shows nothing sent', async () => {
+    const client = connect(site.port, '127.0.0.1');
+    client.on('error', () => {});
+    await new Promise((ready) => client.once('connect', ready));
+    client.write('GET /slowFailure HTTP/1.1\r\nHost: test\r\n\r\n');
+    await sleep(30);
+    client.destroy();
+    await until(() => site.logs.errors.join('\n').includes('failed after the client left'));
+    expect(site.logs.errors.filter((line) => line.includes('/slowFailure'))).to.have.lengthOf(1)
+      .and.to.match(/GET \/slowFailure: failed after the client left: Error: failed too late/);
+    expect(site.logs.access.find((line) => line.includes('/slowFailure'))).to.match(/"GET \/slowFailure HTTP\/1\.1" - - /);
   });
 
   it('a login tool switched on for a path answers with its redirect, and lets members through', async () => {
@@ -240,6 +270,16 @@ describe('extend: error_page.NNN', () => {
     expect([missing.status, missing.body]).to.deep.equal([404, "<h1>404 Not Found</h1><p>The path &#39;/nowhere&#39; was not found.</p>"]);
     const broken = await site.get('/broken');
     expect([broken.status, broken.body]).to.deep.equal([500, 'custom 500 Internal Server Error']);
+  });
+
+  it('an error page that fails is logged, and the built-in page answers', async () => {
+    const site = await serve(new Root(), '/', {
+      '/': { 'error_page.404': () => { throw new Error('page broke'); } },
+    } as cherrypy.AppConfig, { defaults: true });
+    const missing = await site.get('/nowhere');
+    expect(missing.status).to.equal(404);
+    expect(missing.body).to.contain('404 Not Found');
+    expect(site.logs.errors.join('\n')).to.contain('error_page for 404 failed: Error: page broke');
   });
 });
 
