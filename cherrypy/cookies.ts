@@ -30,8 +30,8 @@ const ATTRIBUTE = /^[^\x00-\x1f\x7f;]*$/;
 /** Parses Cookie header values into name -> value; never throws. */
 export function parseCookies(header: string | string[] | undefined): Record<string, string> {
   const cookies = bag<string>();
-  if (typeof header === 'string') parseLine(cookies, header);
-  else if (header !== undefined) for (const line of header) parseLine(cookies, line);
+  if (typeof header === 'string') scanLine(header, undefined, cookies);
+  else if (header !== undefined) for (const line of header) scanLine(line, undefined, cookies);
   return cookies;
 }
 
@@ -49,12 +49,10 @@ export function findCookie(header: string | string[] | undefined, name: string):
   return undefined;
 }
 
-/** One header's `name=value; name=value` pairs, scanned in place (every request with a session reads one). */
-function parseLine(cookies: Record<string, string>, line: string): void {
-  scanLine(line, undefined, cookies);
-}
-
-/** Adds the line's pairs to `cookies` (first of a name wins); or, given `wanted`, returns that cookie's value. */
+/**
+ * One header's `name=value; name=value` pairs, scanned in place: adds them to
+ * `cookies` (first of a name wins), or, given `wanted`, returns that cookie's value.
+ */
 function scanLine(line: string, wanted: string | undefined, cookies: Record<string, string> | undefined): string | undefined {
   let eq = -1;
   for (let start = 0; start < line.length;) {

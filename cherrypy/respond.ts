@@ -75,9 +75,15 @@ function sentAsPage(ex: Exchange, body: string): boolean {
   const length = String(Buffer.byteLength(body));
   ex.sentLength = length;
   res.writeHead(200, { 'Content-Type': HTML, 'Content-Length': length });
-  res.end(body);
-  if (!res.writableFinished && body.length > 65536) cutWhenStalled(ex);
+  endWith(ex, body);
   return true;
+}
+
+/** Ends the response with its whole body; a client that stops reading a large one is cut after socket_timeout, freeing the buffered bytes. */
+function endWith(ex: Exchange, payload: Buffer | string | undefined): void {
+  const { res } = ex;
+  res.end(payload);
+  if (!res.writableFinished && payload !== undefined && payload.length > 65536) cutWhenStalled(ex);
 }
 
 export function send(ex: Exchange, body: unknown): void {
@@ -153,9 +159,7 @@ export function send(ex: Exchange, body: unknown): void {
   res.writeHead(status, headers);
   if (!stream || request.method === 'HEAD') {
     stream?.destroy();
-    res.end(request.method === 'HEAD' ? undefined : payload);
-    // A client that stops reading a large answer is cut after socket_timeout, freeing the buffered bytes.
-    if (!res.writableFinished && payload !== undefined && payload.length > 65536) cutWhenStalled(ex);
+    endWith(ex, request.method === 'HEAD' ? undefined : payload);
     return;
   }
   // A stream must end with the length it declared (a file that shrank, a handler's header): node checks it.
