@@ -128,13 +128,15 @@ export function handleRequest(host: Host, req: IncomingMessage, res: ServerRespo
   const ex = new Exchange(host, req, res, request, new Response());
   let found = false;
   try {
-    if (route.app) {
-      request.script_name = route.app.scriptName;
-      found = dispatch(ex, route, key);
+    try {
+      if (route.app) {
+        request.script_name = route.app.scriptName;
+        found = dispatch(ex, route, key);
+      }
+    } finally {
+      ex.plan = planFor(request.config); // set before fail() below too: the path's failsafe tools apply to a dispatch error
     }
-    ex.plan = planFor(request.config);
   } catch (err) {
-    ex.plan = planFor(request.config); // the path's failsafe tools apply to this error too
     fail(ex, err);
     return ex;
   }

@@ -46,6 +46,12 @@ export interface SessionStorage {
   update?(id: string, apply: (stored: SessionData | undefined) => SessionData, expires: number): Awaitable<void>;
   /** Removes expired sessions (called every `clean_freq` minutes). */
   clean(now: number): Awaitable<void>;
+  /**
+   * Optional: true when any string a client sends may be looked up as an id
+   * (an unknown one is simply not found). Without it, the sessions tool hands
+   * this storage only ids of the form newSessionId() makes.
+   */
+  readonly acceptsAnyId?: boolean;
 }
 
 const ID = /^[0-9a-f]{40}$/;
@@ -119,6 +125,8 @@ function copyOf(record: SessionData): SessionData {
  * replicas. Synchronous: a request whose session is in RAM never waits.
  */
 export class RamStorage implements SessionStorage {
+  /** A Map lookup is safe with any string, and cheaper than checking its form first. */
+  readonly acceptsAnyId = true;
   private readonly sessions = new Map<string, { data: Held; expires: number }>();
   private readonly locks = new Locks();
 

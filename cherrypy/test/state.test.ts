@@ -282,6 +282,21 @@ describe('state: sessions in your own storage', () => {
     expect(storage.rows.size).to.equal(1);
   });
 
+  it('hands a storage only well-formed ids unless it says it accepts any (RAM does)', async () => {
+    const offered = ['../../etc/passwd', 'x'.repeat(40), "1' OR '1'='1"];
+    const idsSeen = async (storage: cherrypy.SessionStorage) => {
+      const seen: string[] = [];
+      const load = storage.load.bind(storage);
+      storage.load = (id: string) => (seen.push(id), load(id));
+      const site = await serve(new Shop(), '/', { '/': { 'tools.sessions.on': true, 'tools.sessions.storage_class': storage } } as cherrypy.AppConfig, { defaults: true });
+      for (const id of offered) expect((await site.get('/count', { Cookie: `session_id=${id}` })).body).to.equal('1'); // a new session each time
+      await site.close();
+      return seen.filter((id) => offered.includes(id)); // the storage also loads the new sessions' ids
+    };
+    expect(await idsSeen(new RemoteStorage())).to.deep.equal([]);
+    expect(await idsSeen(new cherrypy.RamStorage())).to.deep.equal(offered);
+  });
+
   it('refuses at start what is not a storage, or not a cookie name, naming the key', async () => {
     const cases = [
       ['storage_class', 'redis', "'ram', 'file' or a SessionStorage"],

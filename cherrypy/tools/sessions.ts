@@ -119,9 +119,7 @@ function adopt(setup: Setup, request: Request, response: Response, id: string | 
 function load(args: SessionArgs, request: Request, response: Response): Promise<void> | undefined {
   const setup = setupFor(args);
   const sent = request.cookieNamed(setup.name);
-  // The RAM storage holds only ids it was given by us: any other string is simply not found there (and the
-  // check costs a session request more than its lookup). Other storages get only well-formed ids.
-  const id = sent !== undefined && (setup.storage === ram || isSessionId(sent)) ? sent : undefined;
+  const id = sent !== undefined && (setup.storage.acceptsAnyId === true || isSessionId(sent)) ? sent : undefined;
   if (setup.locking === 'early') return loadLocked(setup, request, response, id);
   const stored = id === undefined ? undefined : setup.storage.load(id);
   if (isThenable(stored)) return Promise.resolve(stored).then((found) => adopt(setup, request, response, id, found));
