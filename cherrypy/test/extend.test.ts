@@ -32,6 +32,13 @@ cherrypy.tools.later = new cherrypy.Tool('before_handler', async ({ ms }) => {
 cherrypy.tools.late_failure = new cherrypy.Tool('on_end_resource', () => { throw new Error('late hook broke'); });
 cherrypy.tools.end_failure = new cherrypy.Tool('on_end_request', async () => { throw new Error('end hook broke'); });
 cherrypy.tools.error_failure = new cherrypy.Tool('after_error_response', () => { throw new Error('error hook broke'); });
+// A tool that writes to node's response itself (the exchange it is handed carries it), then fails.
+cherrypy.tools.raw_then_failure = new cherrypy.Tool('before_finalize', (_, context) => {
+  const { res } = context as unknown as { res: import('node:http').ServerResponse };
+  res.writeHead(200, { 'Content-Type': 'text/plain' });
+  res.write('partial ');
+  throw new Error('raw tool broke');
+});
 new cherrypy.Tool('before_finalize', (_, { response }) => {
   if (typeof response.body === 'string') response.body = response.body.toUpperCase();
 }, { name: 'shout' }); // registered by its name option
@@ -43,6 +50,7 @@ declare module '../hooks.ts' {
     late_failure: cherrypy.Tool;
     end_failure: cherrypy.Tool;
     error_failure: cherrypy.Tool;
+    raw_then_failure: cherrypy.Tool;
     shout: cherrypy.Tool;
   }
 }
@@ -160,6 +168,14 @@ describe('extend: custom tools', () => {
     const cut = await failing.get('/broken').then(() => 'answered', (err: Error) => err.message);
     expect(cut).to.not.equal('answered');
     expect(failing.logs.errors.join('\n')).to.contain('GET /broken: the error response failed too: Error: error hook broke');
+    expect((await failing.get('/')).status).to.equal(200);
+  });
+
+  it('a failure after the response began cuts the connection (its status line is gone) and is logged', async () => {
+    const failing = await serve(new Root(), '/', { '/secret': { 'tools.raw_then_failure.on': true } } as cherrypy.AppConfig, { defaults: true });
+    const cut = await failing.get('/secret').then((res) => `answered ${res.status} ${res.body}`, (err: Error) => err.message);
+    expect(cut).to.not.match(/^answered/);
+    expect(failing.logs.errors.join('\n')).to.contain('GET /secret: failed after the response began: Error: raw tool broke');
     expect((await failing.get('/')).status).to.equal(200);
   });
 
