@@ -17,7 +17,7 @@
  */
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { AccessBatch } from './accesslog.ts';
+import { AccessBatch, type Field } from './accesslog.ts';
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const pad = (n: number) => (n < 10 ? '0' + n : String(n));
@@ -156,9 +156,10 @@ export class Log {
   /**
    * One request in the access log, as CherryPy writes it:
    * `ip - - [time] "METHOD target HTTP/1.1" status length "referer" "user-agent"`.
-   * What the client sent is escaped, so a request is always one parseable line.
+   * What the client sent is escaped, so a request is always one parseable line;
+   * `ip`, `referer` and `agent` may come escaped already (accesslog.ts Field).
    */
-  request(ip: string | Uint8Array, method: string, target: string, version: string, status: number | string, length: number | string, referer: string, agent: string): void {
+  request(ip: Field, method: string, target: string, version: string, status: number | string, length: number | string, referer: Field, agent: Field): void {
     if (this.accessSinks.length === 0) return;
     if (stampTimer === undefined) refreshTimestamp();
     if (this.access.add(ip, accessStamp, method, target, version, asText(status), asText(length), referer, agent)) this.flush();

@@ -38,16 +38,16 @@ import type { Exchange, Host } from './exchange.ts';
 import { announcesBody, receiveBody, takesBody } from './body.ts';
 import { isClosing, lingeringClose, markClosing } from './linger.ts';
 import type { Log } from './log.ts';
-import { encodeField } from './accesslog.ts';
+import { ConnectionFields } from './accesslog.ts';
 import type { Tree } from './app.ts';
 import type { Settings } from './config.ts';
 import { isNamed, rawHeader } from './request.ts';
 import { Roster } from './roster.ts';
 
 const PEER = Symbol('peer address');
-/** The peer address as the access log writes it (accesslog.ts encodeField), made once per connection. */
-const PEER_FIELD = Symbol('peer address, encoded');
-type PeerSocket = Socket & { [PEER]?: string; [PEER_FIELD]?: Uint8Array; _httpMessage?: ServerResponse | null };
+/** What the connection's access-log lines repeat, encoded once (accesslog.ts). */
+const LOG_FIELDS = Symbol('access-log fields');
+type PeerSocket = Socket & { [PEER]?: string; [LOG_FIELDS]?: ConnectionFields; _httpMessage?: ServerResponse | null };
 /** A started request whose response did not end at once, kept on its response (see release). */
 const JOB = Symbol('job');
 type JobResponse = ServerResponse & { [JOB]?: Job };
@@ -110,7 +110,7 @@ export class Server implements Host {
       // request, and a socket that closed early no longer knows it.
       const peer = socket.remoteAddress ?? '-';
       (socket as PeerSocket)[PEER] = peer;
-      (socket as PeerSocket)[PEER_FIELD] = encodeField(peer);
+      (socket as PeerSocket)[LOG_FIELDS] = new ConnectionFields(peer);
       // Pipelined responses still waiting their turn get no 'close' of their
       // own when the client goes away: finish them here, or their slots leak.
       socket.once('close', () => {
@@ -291,9 +291,12 @@ export class Server implements Host {
       if (name.length === 7) referer ??= isNamed(name, 'referer') ? list[i + 1] : undefined;
       else if (name.length === 10) agent ??= isNamed(name, 'user-agent') ? list[i + 1] : undefined;
     }
+    const fields = (req.socket as PeerSocket)[LOG_FIELDS];
     this.log.request(
-      exchange?.request.remoteIpIfUsed || ((req.socket as PeerSocket)[PEER_FIELD] ?? '-'), req.method ?? '-', req.url ?? '', req.httpVersion,
-      sent ? res.statusCode : '-', exchange ? exchange.sentLength ?? '-' : sent ? REJECT_BODY.length : '-', referer ?? '', agent ?? '',
+      exchange?.request.remoteIpIfUsed || (fields?.peer ?? '-'), req.method ?? '-', req.url ?? '', req.httpVersion,
+      sent ? res.statusCode : '-', exchange ? exchange.sentLength ?? '-' : sent ? REJECT_BODY.length : '-',
+      referer === undefined ? '' : fields ? fields.referer.of(referer) : referer,
+      agent === undefined ? '' : fields ? fields.agent.of(agent) : agent,
     );
   }
 

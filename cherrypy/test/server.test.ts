@@ -297,4 +297,22 @@ describe('server: access log', () => {
       await site.close();
     }
   });
+
+  it('writes each request\'s own User-Agent and Referer when they change on one connection', async () => {
+    const site = await serve(new Slow(), '/', undefined, { defaults: true });
+    try {
+      const sent: [string, string][] = [['Mozilla/5.0 (X11)', 'http://shop/a'], ['Mozilla/5.0 (X11)', 'http://shop/a'], ['bot "2"', ''], ['', 'http://shop/b'], ['Mozilla/5.0 (X11)', 'http://shop/a'], ['x'.repeat(600), 'http://shop/a']];
+      const s = await openSocket(site.port);
+      s.on('data', () => {});
+      for (const [agent, referer] of sent) {
+        s.write(`GET /healthcheck HTTP/1.1\r\nHost: x\r\n${agent ? `User-Agent: ${agent}\r\n` : ''}${referer ? `Referer: ${referer}\r\n` : ''}\r\n`);
+      }
+      await until(() => site.logs.access.length === sent.length);
+      s.destroy();
+      expect(site.logs.access.map((line) => line.slice(line.indexOf(' 200 2 ') + 7))).to.deep.equal(
+        sent.map(([agent, referer]) => `"${referer}" "${agent.replaceAll('"', '\\"')}"`));
+    } finally {
+      await site.close();
+    }
+  });
 });
