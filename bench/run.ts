@@ -5,6 +5,7 @@
  * means something on a noisy machine:
  *   calibration    the bare GET / server   vs  itself: the noise and bias of this run
  *   GET /          run.ts's Landing        vs  node:http answering the same bytes
+ *                  (again with a browser's User-Agent, Referer and Accept headers)
  *   GET /logo.png  prod.conf's staticfile  vs  node:http that stats and streams the file
  *   what a grown app serves (bench/grown-app.ts vs bench/baseline-grown.ts, the
  *   same work in the least code): JSON in and out, a gzip'd page, path
@@ -192,6 +193,14 @@ const UPLOAD = Buffer.from(
   `--b\r\nContent-Disposition: form-data; name="file"; filename="note.txt"\r\nContent-Type: text/plain\r\n\r\n${'x'.repeat(1000)}\r\n--b--\r\n`);
 
 /** The grown app's rows: [label, shot]. */
+/** What a browser sends besides the request line (no Accept-Encoding: the page would be compressed on one side only). */
+const BROWSER: Record<string, string> = {
+  'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36',
+  'accept': 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8',
+  'accept-language': 'en-US,en;q=0.9',
+  'referer': 'https://shop.example/items?page=2',
+};
+
 const GROWN: [string, Shot][] = [
   ['object as JSON', { path: '/json' }],
   ['JSON body in and out (json_in + json_out)', { path: '/echo', method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"order":42,"items":["a","b","c"]}' }],
@@ -294,6 +303,7 @@ async function main(): Promise<void> {
   // The same server on both sides: how far from 1.00x this run's noise and the method's bias go.
   if (wanted('calibration')) await sideBySide('calibration: bare against itself', { path: '/' }, 'bench/baseline-hello.ts', 'bare node:http', 'bench/baseline-hello.ts', 'bare node:http');
   if (wanted('GET /')) await sideBySide('GET /', { path: '/' }, 'run.ts', 'run.ts Landing', 'bench/baseline-hello.ts', 'bare node:http, same bytes');
+  if (wanted("GET / with a browser's headers")) await sideBySide("GET / with a browser's headers", { path: '/', headers: BROWSER }, 'run.ts', 'run.ts Landing', 'bench/baseline-hello.ts', 'bare node:http, same bytes');
   if (wanted('GET /logo.png')) await sideBySide('GET /logo.png', { path: '/logo.png' }, 'run.ts', 'prod.conf staticfile', 'bench/baseline-static.ts', 'bare node:http stat + stream');
   for (const [label, shot] of GROWN) {
     if (wanted(label, true)) await sideBySide(label, shot, 'bench/grown-app.ts', 'grown-app.ts', 'bench/baseline-grown.ts', 'bare node:http, same work', '/hello/probe');
