@@ -192,7 +192,6 @@ const UPLOAD = Buffer.from(
   '--b\r\nContent-Disposition: form-data; name="title"\r\n\r\nholiday\r\n' +
   `--b\r\nContent-Disposition: form-data; name="file"; filename="note.txt"\r\nContent-Type: text/plain\r\n\r\n${'x'.repeat(1000)}\r\n--b--\r\n`);
 
-/** The grown app's rows: [label, shot]. */
 /** What a browser sends besides the request line (no Accept-Encoding: the page would be compressed on one side only). */
 const BROWSER: Record<string, string> = {
   'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36',
@@ -201,6 +200,7 @@ const BROWSER: Record<string, string> = {
   'referer': 'https://shop.example/items?page=2',
 };
 
+/** The grown app's rows: [label, shot]. */
 const GROWN: [string, Shot][] = [
   ['object as JSON', { path: '/json' }],
   ['JSON body in and out (json_in + json_out)', { path: '/echo', method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"order":42,"items":["a","b","c"]}' }],
