@@ -301,7 +301,7 @@ describe('server: access log', () => {
   it('writes each request\'s own User-Agent and Referer when they change on one connection', async () => {
     const site = await serve(new Slow(), '/', undefined, { defaults: true });
     try {
-      const sent: [string, string][] = [['Mozilla/5.0 (X11)', 'http://shop/a'], ['Mozilla/5.0 (X11)', 'http://shop/a'], ['bot "2"', ''], ['', 'http://shop/b'], ['Mozilla/5.0 (X11)', 'http://shop/a'], ['x'.repeat(600), 'http://shop/a']];
+      const sent: [string, string][] = [['Mozilla/5.0 (X11)', 'http://shop/a'], ['Mozilla/5.0 (X11)', 'http://shop/a'], ['bot "2"', ''], ['', 'http://shop/b'], ['Mozilla/5.0 (X11)', 'http://shop/a'], ['y'.repeat(200), 'http://shop/a'], ['x'.repeat(600), 'http://shop/a']];
       const s = await openSocket(site.port);
       s.on('data', () => {});
       for (const [agent, referer] of sent) {
