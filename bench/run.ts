@@ -283,7 +283,13 @@ async function main(): Promise<void> {
       const other = opts.against && oursScript !== bareScript;
       if (other && !existsSync(join(opts.against, oursScript))) return void console.error(`bench: ${label}: ${oursScript} is not in ${opts.against}; skipped`);
       const ours = await start('cherrypy', oursScript, probe);
-      const bare = other ? await start(oursLabel, oursScript, probe, opts.against) : await start(bareLabel, bareScript, probe);
+      let bare: Running;
+      try {
+        bare = other ? await start(oursLabel, oursScript, probe, opts.against) : await start(bareLabel, bareScript, probe);
+      } catch (err) {
+        await stop(ours); // the other side did not come up (an --against app without this path): leave nothing running
+        throw err;
+      }
       if (other) bareLabel = `${oursLabel} in ${opts.against}`;
       try {
         let theirShot = shot;
