@@ -55,7 +55,7 @@ export type Field = string | Uint8Array;
 /** Writes a field: text is escaped, bytes are copied. */
 function putField(bytes: Buffer, at: number, field: Field): number {
   if (typeof field === 'string') return putEscaped(bytes, at, field);
-  if (field.length !== 0) bytes.set(field, at);
+  bytes.set(field, at);
   return at + field.length;
 }
 
@@ -102,12 +102,14 @@ class FieldMemo {
  * every request of a connection, the same Referer for every asset of a page).
  */
 export class ConnectionFields {
-  readonly peer: Uint8Array;
+  /** As encodeField() made it, for the access log. */
+  readonly addressField: Uint8Array;
   readonly agent = new FieldMemo();
   readonly referer = new FieldMemo();
 
-  constructor(peer: string) {
-    this.peer = encodeField(peer);
+  /** `address` as text, for error lines. */
+  constructor(readonly address: string) {
+    this.addressField = encodeField(address);
   }
 }
 
@@ -133,8 +135,7 @@ export class AccessBatch {
       this.used = 0;
     }
     const bytes = this.bytes;
-    let at = this.used;
-    at = putField(bytes, at, ip);
+    let at = putField(bytes, this.used, ip);
     bytes.set(prefix, at);
     at += prefix.length;
     at = putEscaped(bytes, at, method);

@@ -44,10 +44,9 @@ import type { Settings } from './config.ts';
 import { isNamed, rawHeader } from './request.ts';
 import { Roster } from './roster.ts';
 
-const PEER = Symbol('peer address');
-/** What the connection's access-log lines repeat, encoded once (accesslog.ts). */
-const LOG_FIELDS = Symbol('access-log fields');
-type PeerSocket = Socket & { [PEER]?: string; [LOG_FIELDS]?: ConnectionFields; _httpMessage?: ServerResponse | null };
+/** The connection's peer address, and what its access-log lines repeat, encoded once (accesslog.ts). */
+const PEER = Symbol('peer');
+type PeerSocket = Socket & { [PEER]?: ConnectionFields; _httpMessage?: ServerResponse | null };
 /** A started request whose response did not end at once, kept on its response (see release). */
 const JOB = Symbol('job');
 type JobResponse = ServerResponse & { [JOB]?: Job };
@@ -108,9 +107,7 @@ export class Server implements Host {
       this.sockets.set(socket, jobs);
       // The peer's address, read once: the access log needs it for every
       // request, and a socket that closed early no longer knows it.
-      const peer = socket.remoteAddress ?? '-';
-      (socket as PeerSocket)[PEER] = peer;
-      (socket as PeerSocket)[LOG_FIELDS] = new ConnectionFields(peer);
+      (socket as PeerSocket)[PEER] = new ConnectionFields(socket.remoteAddress ?? '-');
       // Pipelined responses still waiting their turn get no 'close' of their
       // own when the client goes away: finish them here, or their slots leak.
       socket.once('close', () => {
@@ -147,7 +144,7 @@ export class Server implements Host {
     if (req.httpVersionMajor !== 1) {
       // HTTP/0.9 (a request line without a version) is malformed; 2.0 and up are another protocol.
       const status = req.httpVersionMajor === 0 ? 400 : 505;
-      this.log.error(`${socket[PEER] ?? '-'} ${status}: HTTP/${req.httpVersion} is not spoken here`);
+      this.log.error(`${socket[PEER]?.address ?? '-'} ${status}: HTTP/${req.httpVersion} is not spoken here`);
       this.track(job);
       return lingeringClose(socket, plainResponse(status, 'Only HTTP/1.0 and HTTP/1.1 are spoken here.\n'));
     }
@@ -269,7 +266,7 @@ export class Server implements Host {
   private onClientError(err: NodeJS.ErrnoException, socket: PeerSocket): void {
     if (err.code === 'ECONNRESET' || err.code === 'EPIPE' || !socket.writable) return void socket.destroy();
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-    this.log.error(`${socket[PEER] ?? socket.remoteAddress ?? '-'} ${status}: ${err.code ?? ''} ${err.message}`.replace(/\s+/g, ' ').slice(0, 300));
+    this.log.error(`${socket[PEER]?.address ?? socket.remoteAddress ?? '-'} ${status}: ${err.code ?? ''} ${err.message}`.replace(/\s+/g, ' ').slice(0, 300));
     // A request whose body was still arriving (bad chunked framing) is answered here and never handled.
     const jobs = this.sockets.get(socket);
     let answerable = !socket._httpMessage;
@@ -291,12 +288,12 @@ export class Server implements Host {
       if (name.length === 7) referer ??= isNamed(name, 'referer') ? list[i + 1] : undefined;
       else if (name.length === 10) agent ??= isNamed(name, 'user-agent') ? list[i + 1] : undefined;
     }
-    const fields = (req.socket as PeerSocket)[LOG_FIELDS];
+    const peer = (req.socket as PeerSocket)[PEER];
     this.log.request(
-      exchange?.request.remoteIpIfUsed || (fields?.peer ?? '-'), req.method ?? '-', req.url ?? '', req.httpVersion,
+      exchange?.request.remoteIpIfUsed || (peer?.addressField ?? '-'), req.method ?? '-', req.url ?? '', req.httpVersion,
       sent ? res.statusCode : '-', exchange ? exchange.sentLength ?? '-' : sent ? REJECT_BODY.length : '-',
-      referer === undefined ? '' : fields ? fields.referer.of(referer) : referer,
-      agent === undefined ? '' : fields ? fields.agent.of(agent) : agent,
+      referer === undefined ? '' : peer ? peer.referer.of(referer) : referer,
+      agent === undefined ? '' : peer ? peer.agent.of(agent) : agent,
     );
   }
 

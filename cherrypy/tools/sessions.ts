@@ -51,6 +51,8 @@ interface Setup {
   locking: Locking;
   lifetimeMs: number;
   name: string;
+  /** The storage takes any string as an id (SessionStorage.acceptsAnyId); else only well-formed ids reach it. */
+  acceptsAnyId: boolean;
   cookie: CookieOptions;
   /** The cookie's jar key, and its Set-Cookie line around the id: formatted once (an id is hex, never encoded). */
   cookieKey: string;
@@ -72,8 +74,9 @@ function setupFor(args: SessionArgs): Setup {
     path: args.path, domain: args.domain || undefined, secure: args.secure, httpOnly: args.httponly,
     sameSite: (args.samesite || undefined) as CookieOptions['sameSite'], maxAge: args.timeout * 60,
   });
+  const storage = storageFor(args);
   setup = {
-    storage: storageFor(args), locking: args.locking as Locking, lifetimeMs: args.timeout * 60_000, name: args.name, cookie,
+    storage, acceptsAnyId: storage.acceptsAnyId === true, locking: args.locking as Locking, lifetimeMs: args.timeout * 60_000, name: args.name, cookie,
     cookieKey: cookieKey(args.name, cookie), cookieStart: `${args.name}=`, cookieEnd: cookieAttributes(cookie),
   };
   setups.set(args, setup);
@@ -119,7 +122,7 @@ function adopt(setup: Setup, request: Request, response: Response, id: string | 
 function load(args: SessionArgs, request: Request, response: Response): Promise<void> | undefined {
   const setup = setupFor(args);
   const sent = request.cookieNamed(setup.name);
-  const id = sent !== undefined && (setup.storage.acceptsAnyId === true || isSessionId(sent)) ? sent : undefined;
+  const id = sent !== undefined && (setup.acceptsAnyId || isSessionId(sent)) ? sent : undefined;
   if (setup.locking === 'early') return loadLocked(setup, request, response, id);
   const stored = id === undefined ? undefined : setup.storage.load(id);
   if (isThenable(stored)) return Promise.resolve(stored).then((found) => adopt(setup, request, response, id, found));
