@@ -287,6 +287,13 @@ function probe(url: string, seconds: number): Promise<number[]> {
 
 /** How long the health row probes: ~1,000 latencies, so that its p99 is not the second-slowest of 200. */
 const PROBE_SECONDS = 10;
+/**
+ * How long the health row's load runs before the probe: the row is about the
+ * steady state. While a new process's load begins, V8 grows its young
+ * generation, and for 2-3 s some scavenges copy megabytes (10-40 ms on Node 24
+ * for run.ts, up to 5 ms for the bare server; the README's Performance notes).
+ */
+const LOAD_ONSET_MS = 3000;
 
 async function healthUnderLoad(server: Running): Promise<{ p50: number; p99: number; n: number; open: number; burst: number }> {
   const port = Number(new URL(server.url).port);
@@ -295,11 +302,11 @@ async function healthUnderLoad(server: Running): Promise<{ p50: number; p99: num
     let measured!: () => void;
     const done = new Promise<void>((r) => (measured = r));
     // One load on / (unpipelined: many clients each waiting for their answer, as behind a balancer)
-    // under everything that follows. After its first second, a prober checks /healthcheck for
-    // PROBE_SECONDS; then all the balancer's connections are checked at once, five times.
+    // under everything that follows. After its first LOAD_ONSET_MS, a prober checks /healthcheck
+    // for PROBE_SECONDS; then all the balancer's connections are checked at once, five times.
     const probeThenBurst = async () => {
       try {
-        await sleep(1000);
+        await sleep(LOAD_ONSET_MS);
         const latencies = await probe(`${server.url}/healthcheck`, PROBE_SECONDS);
         // The median of five bursts: one burst's time swings twofold with the load generator's own pace.
         const bursts: number[] = [];
