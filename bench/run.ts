@@ -289,9 +289,10 @@ function probe(url: string, seconds: number): Promise<number[]> {
 const PROBE_SECONDS = 10;
 /**
  * How long the health row's load runs before the probe: the row is about the
- * steady state. While a new process's load begins, V8 grows its young
- * generation, and for 2-3 s some scavenges copy megabytes (10-40 ms on Node 24
- * for run.ts, up to 5 ms for the bare server; the README's Performance notes).
+ * steady state. In a new process's first 1.5-2 s of load, while its code is
+ * compiled, some scavenges copy megabytes (10-20 ms on Node 24 for run.ts, up
+ * to 6 ms for the bare server; the README's Performance notes). Load that
+ * comes back after a pause does not do it again.
  */
 const LOAD_ONSET_MS = 3000;
 
