@@ -290,9 +290,9 @@ const PROBE_SECONDS = 10;
 /**
  * How long the health row's load runs before the probe: the row is about the
  * steady state. In a new process's first 1.5-2 s of load, while its code is
- * compiled, some scavenges copy megabytes (10-20 ms on Node 24 for run.ts, up
- * to 6 ms for the bare server; the README's Performance notes). Load that
- * comes back after a pause does not do it again.
+ * compiled, run.ts on Node 24 has a dozen scavenges of 5-21 ms that copy up to
+ * 8 MB each (the bare server: one or two, up to 12 ms; the README's
+ * Performance notes). Load that comes back after a pause does not do it again.
  */
 const LOAD_ONSET_MS = 3000;
 
