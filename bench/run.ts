@@ -290,11 +290,8 @@ function probe(url: string, seconds: number): Promise<number[]> {
 const PROBE_SECONDS = 10;
 /**
  * How long the health row's load runs before the probe: the row is about the
- * steady state. In a new process's first 1.5-2 s of load, while its code is
- * compiled, run.ts on Node 24 has a dozen scavenges of 5-45 ms that copy up to
- * 11 MB each (the bare server: one or two, up to 12 ms; the README's
- * Performance notes; Node 20, without V8's Maglev compiler, does not do it).
- * Load that comes back after a pause does not do it again.
+ * steady state, not a new process's first seconds of load, while its code is
+ * still being compiled (the README's Performance notes say what those cost).
  */
 const LOAD_ONSET_MS = 3000;
 
