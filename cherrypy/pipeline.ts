@@ -26,7 +26,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HTTPError, NotFound, describeError } from './errors.ts';
-import { TreeDispatcher, checkArguments, stillHolds, type Resolution } from './dispatch.ts';
+import { TreeDispatcher, checkArguments, stillHolds, type Found, type Resolution } from './dispatch.ts';
 import { readBody, takesBody } from './body.ts';
 import { Request, Response, inContext } from './request.ts';
 import { fail, send } from './respond.ts';
@@ -191,12 +191,12 @@ function dispatch(ex: Exchange, route: Route, key: string): boolean {
  * ~58 MB copied by scavenges of up to 45 ms, against ~5 MB this way
  * (`--trace-gc-nvp`; Node 20 has no Maglev).
  */
-function handlerFor(ex: Exchange, found: NonNullable<Resolution['found']>): () => unknown {
+function handlerFor(ex: Exchange, found: Found): () => unknown {
   return () => callFound(ex, found);
 }
 
 /** Calls the found handler with the path's arguments, if it is still exposed and they still fit. */
-function callFound(ex: Exchange, found: NonNullable<Resolution['found']>): unknown {
+function callFound(ex: Exchange, found: Found): unknown {
   const { request } = ex;
   const { handler, owner, runsLater } = found;
   // The walk still holds, so the handler is the same function: only an `exposed` property can have changed.
