@@ -126,16 +126,25 @@ interface Shot {
   session?: boolean;
 }
 
-/**
- * Loads `url` for `duration` seconds, or, given `until`, until it settles: the
- * health row keeps one load running under the whole probe, because a load
- * generator's own first second (connecting, compiling) delays every client on
- * its core.
- */
-async function load(url: string, duration = opts.duration, pipelining = opts.pipelining, shot?: Omit<Shot, 'path'>, connections = opts.connections, until?: Promise<unknown>): Promise<Sample> {
+/** How to load a server; the defaults are the command line's. */
+interface LoadOptions {
+  /** How long, in seconds (ignored given `until`). */
+  seconds?: number;
+  /**
+   * Load until this settles instead: the health row keeps one load running
+   * under the whole probe, because a load generator's own first second
+   * (connecting, compiling) delays every client on its core.
+   */
+  until?: Promise<unknown>;
+  connections?: number;
+  pipelining?: number;
+  shot?: Omit<Shot, 'path'>;
+}
+
+async function load(url: string, { seconds = opts.duration, until, connections = opts.connections, pipelining = opts.pipelining, shot }: LoadOptions = {}): Promise<Sample> {
   const { status, ...request } = shot ?? {};
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
-    const run = autocannon({ url, connections, pipelining, duration: until ? 3600 : duration, ...request }, (err, res) => (err ? reject(err) : resolve(res)));
+    const run = autocannon({ url, connections, pipelining, duration: until ? 3600 : seconds, ...request }, (err, res) => (err ? reject(err) : resolve(res)));
     const end = () => run.stop();
     until?.then(end, end);
   });
@@ -157,8 +166,8 @@ const medianSample = (xs: Sample[]): Sample => ({ rps: median(xs.map((x) => x.rp
 async function compare(shot: Shot, ours: Running, bare: Running, theirShot: Shot = shot): Promise<{ a: Sample; b: Sample; ratio: number }> {
   const { path, ...rest } = shot;
   const { path: theirPath, ...theirRest } = theirShot;
-  await load(ours.url + path, 1, opts.pipelining, rest);
-  await load(bare.url + theirPath, 1, opts.pipelining, theirRest);
+  await load(ours.url + path, { seconds: 1, shot: rest });
+  await load(bare.url + theirPath, { seconds: 1, shot: theirRest });
   const a: Sample[] = [], b: Sample[] = [], ratios: number[] = [];
   for (let r = 0; r < opts.rounds; r++) {
     let mine: Sample, theirs: Sample;
@@ -166,12 +175,12 @@ async function compare(shot: Shot, ours: Running, bare: Running, theirShot: Shot
       // Both at once, half the connections each: together they load the core as one alone would.
       const half = Math.max(1, Math.round(opts.connections / 2));
       [mine, theirs] = await Promise.all([
-        load(ours.url + path, opts.duration, opts.pipelining, rest, half),
-        load(bare.url + theirPath, opts.duration, opts.pipelining, theirRest, half),
+        load(ours.url + path, { shot: rest, connections: half }),
+        load(bare.url + theirPath, { shot: theirRest, connections: half }),
       ]);
     } else {
-      const runOurs = () => load(ours.url + path, opts.duration, opts.pipelining, rest);
-      const runBare = () => load(bare.url + theirPath, opts.duration, opts.pipelining, theirRest);
+      const runOurs = () => load(ours.url + path, { shot: rest });
+      const runBare = () => load(bare.url + theirPath, { shot: theirRest });
       if (r % 2 === 0) {
         mine = await runOurs();
         theirs = await runBare();
@@ -319,7 +328,7 @@ async function healthUnderLoad(server: Running): Promise<{ p50: number; p99: num
         measured();
       }
     };
-    const [{ latencies, burst }] = await Promise.all([probeThenBurst(), load(`${server.url}/`, 0, 1, undefined, opts.connections, done)]);
+    const [{ latencies, burst }] = await Promise.all([probeThenBurst(), load(`${server.url}/`, { pipelining: 1, until: done })]);
     const sorted = latencies.sort((a, b) => a - b);
     return { p50: sorted[Math.floor(sorted.length * 0.5)]!, p99: sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))]!, n: sorted.length, open: idle.open(), burst };
   } finally {
