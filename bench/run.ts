@@ -212,7 +212,11 @@ const UPLOAD = Buffer.from(
   '--b\r\nContent-Disposition: form-data; name="title"\r\n\r\nholiday\r\n' +
   `--b\r\nContent-Disposition: form-data; name="file"; filename="note.txt"\r\nContent-Type: text/plain\r\n\r\n${'x'.repeat(1000)}\r\n--b--\r\n`);
 
-/** What a browser sends besides the request line (no Accept-Encoding: the page would be compressed on one side only). */
+/**
+ * What a browser sends besides the request line (no Accept-Encoding: the page would be
+ * compressed on one side only). The names in lower case, as the app gets them behind
+ * deploy/'s haproxy, which lower-cases HTTP/1 header names when it forwards a request.
+ */
 const BROWSER: Record<string, string> = {
   'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36',
   'accept': 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8',
