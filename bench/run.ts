@@ -304,7 +304,7 @@ const PROBE_SECONDS = 10;
 /**
  * How long the health row's load runs before the probe: the row is about the
  * steady state, not a new process's first seconds of load, while its code is
- * still being compiled (the README's Performance notes say what those cost).
+ * still being compiled (bench/README.md says what those cost).
  */
 const LOAD_ONSET_MS = 3000;
 
