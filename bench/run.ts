@@ -334,7 +334,8 @@ async function healthUnderLoad(server: Running): Promise<{ p50: number; p99: num
     };
     const [{ latencies, burst }] = await Promise.all([probeThenBurst(), load(`${server.url}/`, { pipelining: 1, until: done })]);
     const sorted = latencies.sort((a, b) => a - b);
-    return { p50: sorted[Math.floor(sorted.length * 0.5)]!, p99: sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))]!, n: sorted.length, open: idle.open(), burst };
+    const quantile = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))]!;
+    return { p50: quantile(0.5), p99: quantile(0.99), n: sorted.length, open: idle.open(), burst };
   } finally {
     idle.stop();
   }
