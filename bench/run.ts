@@ -5,7 +5,7 @@
  * means something on a noisy machine:
  *   calibration    the bare GET / server   vs  itself: the noise and bias of this run
  *   GET /          run.ts's Landing        vs  node:http answering the same bytes
- *                  (again with a browser's User-Agent, Referer and Accept headers)
+ *                  (again not pipelined, and with a browser's User-Agent, Referer and Accept headers)
  *   GET /logo.png  prod.conf's staticfile  vs  node:http that stats and streams the file
  *   what a grown app serves (bench/grown-app.ts vs bench/baseline-grown.ts, the
  *   same work in the least code): JSON in and out, a gzip'd page, path
@@ -124,6 +124,8 @@ interface Shot {
   status?: number;
   /** Each side is loaded with the session cookie it issued on this path (not a new session per request). */
   session?: boolean;
+  /** Requests in flight on each connection, if not the command line's (1: each waits for the previous answer). */
+  pipelining?: number;
 }
 
 /** How to load a server; the defaults are the command line's. */
@@ -141,8 +143,9 @@ interface LoadOptions {
   shot?: Omit<Shot, 'path'>;
 }
 
-async function load(url: string, { seconds = opts.duration, until, connections = opts.connections, pipelining = opts.pipelining, shot }: LoadOptions = {}): Promise<Sample> {
-  const { status, ...request } = shot ?? {};
+async function load(url: string, { seconds = opts.duration, until, connections = opts.connections, pipelining, shot }: LoadOptions = {}): Promise<Sample> {
+  const { status, pipelining: shotPipelining, ...request } = shot ?? {};
+  pipelining ??= shotPipelining ?? opts.pipelining;
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
     const run = autocannon({ url, connections, pipelining, duration: until ? 3600 : seconds, ...request }, (err, res) => (err ? reject(err) : resolve(res)));
     const end = () => run.stop();
@@ -394,6 +397,9 @@ async function main(): Promise<void> {
   // The same server on both sides: how far from 1.00x this run's noise and the method's bias go.
   if (wanted('calibration')) await sideBySide('calibration: bare against itself', { path: '/' }, 'bench/baseline-hello.ts', 'bare node:http', 'bench/baseline-hello.ts', 'bare node:http');
   if (wanted('GET /')) await sideBySide('GET /', { path: '/' }, 'run.ts', 'run.ts Landing', 'bench/baseline-hello.ts', 'bare node:http, same bytes');
+  // As a browser or a balancer sends: every request waits for the answer before it. Each request then
+  // costs both servers a read and a write of its own, and the log's share comes out larger (bench/README.md).
+  if (wanted('GET /, not pipelined')) await sideBySide('GET /, not pipelined', { path: '/', pipelining: 1 }, 'run.ts', 'run.ts Landing', 'bench/baseline-hello.ts', 'bare node:http, same bytes');
   if (wanted("GET / with a browser's headers")) await sideBySide("GET / with a browser's headers", { path: '/', headers: BROWSER }, 'run.ts', 'run.ts Landing', 'bench/baseline-hello.ts', 'bare node:http, same bytes');
   if (wanted('GET /logo.png')) await sideBySide('GET /logo.png', { path: '/logo.png' }, 'run.ts', 'prod.conf staticfile', 'bench/baseline-static.ts', 'bare node:http stat + stream');
   for (const [label, shot] of GROWN) {
