@@ -398,7 +398,7 @@ async function main(): Promise<void> {
   if (wanted('calibration')) await sideBySide('calibration: bare against itself', { path: '/' }, 'bench/baseline-hello.ts', 'bare node:http', 'bench/baseline-hello.ts', 'bare node:http');
   if (wanted('GET /')) await sideBySide('GET /', { path: '/' }, 'run.ts', 'run.ts Landing', 'bench/baseline-hello.ts', 'bare node:http, same bytes');
   // As a browser or a balancer sends: every request waits for the answer before it. Each request then
-  // costs both servers a read and a write of its own, and the log's share comes out larger (bench/README.md).
+  // costs both servers a read and a write of its own, and our extra work weighs more (bench/README.md).
   if (wanted('GET /, not pipelined')) await sideBySide('GET /, not pipelined', { path: '/', pipelining: 1 }, 'run.ts', 'run.ts Landing', 'bench/baseline-hello.ts', 'bare node:http, same bytes');
   if (wanted("GET / with a browser's headers")) await sideBySide("GET / with a browser's headers", { path: '/', headers: BROWSER }, 'run.ts', 'run.ts Landing', 'bench/baseline-hello.ts', 'bare node:http, same bytes');
   if (wanted('GET /logo.png')) await sideBySide('GET /logo.png', { path: '/logo.png' }, 'run.ts', 'prod.conf staticfile', 'bench/baseline-static.ts', 'bare node:http stat + stream');
