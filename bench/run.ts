@@ -117,7 +117,7 @@ function stop(server: Running): Promise<void> {
 
 interface Sample { rps: number; p50: number; p99: number }
 
-/** What one scenario sends: a path, and for some a method, headers and a body. */
+/** What one scenario sends: a path, and for some a method, headers, a body and its own pipelining. */
 interface Shot {
   path: string; method?: 'GET' | 'POST'; headers?: Record<string, string>; body?: string | Buffer;
   /** A status other than 2xx that is the right answer (the 404 row). */
@@ -128,7 +128,7 @@ interface Shot {
   pipelining?: number;
 }
 
-/** How to load a server; the defaults are the command line's. */
+/** How to load a server; the defaults are the row's (`shot`), then the command line's. */
 interface LoadOptions {
   /** How long, in seconds (ignored given `until`). */
   seconds?: number;
@@ -144,10 +144,9 @@ interface LoadOptions {
 }
 
 async function load(url: string, { seconds = opts.duration, until, connections = opts.connections, pipelining, shot }: LoadOptions = {}): Promise<Sample> {
-  const { status, pipelining: shotPipelining, ...request } = shot ?? {};
-  pipelining ??= shotPipelining ?? opts.pipelining;
+  const { status, pipelining: rowPipelining, ...request } = shot ?? {};
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
-    const run = autocannon({ url, connections, pipelining, duration: until ? 3600 : seconds, ...request }, (err, res) => (err ? reject(err) : resolve(res)));
+    const run = autocannon({ url, connections, pipelining: pipelining ?? rowPipelining ?? opts.pipelining, duration: until ? 3600 : seconds, ...request }, (err, res) => (err ? reject(err) : resolve(res)));
     const end = () => run.stop();
     until?.then(end, end);
   });
