@@ -83,7 +83,8 @@ function sentAsPage(ex: Exchange, body: string): boolean {
 function endWith(ex: Exchange, payload: Buffer | string | undefined): void {
   const { res } = ex;
   res.end(payload);
-  if (!res.writableFinished && payload !== undefined && payload.length > 65536) cutWhenStalled(ex);
+  // Only a large body is worth the stall cut: its length is tested before writableFinished, a getter that reaches into the socket.
+  if (payload !== undefined && payload.length > 65536 && !res.writableFinished) cutWhenStalled(ex);
 }
 
 export function send(ex: Exchange, body: unknown): void {
