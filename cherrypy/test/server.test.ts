@@ -284,7 +284,47 @@ describe('server: hostile and malformed requests never take it down', () => {
   });
 });
 
+/** One handler for each way a response is made: a page, JSON, an error, a redirect, a stream, a late answer. */
+class Kinds {
+  @cherrypy.expose
+  page() { return 'p'; }
+
+  @cherrypy.expose
+  json() { return { a: 1 }; }
+
+  @cherrypy.expose
+  boom(): string { throw new Error('boom'); }
+
+  @cherrypy.expose
+  moved(): string { throw new cherrypy.HTTPRedirect('/page'); }
+
+  @cherrypy.expose
+  *chunks() { yield 'a'; yield 'b'; }
+
+  @cherrypy.expose
+  async later() {
+    await sleep(5);
+    return 'late';
+  }
+}
+
 describe('server: access log', () => {
+  it('writes exactly one line for each request, however its response is made', async () => {
+    const site = await serve(new Kinds(), '/', undefined, { defaults: true });
+    try {
+      const asked: [string, string][] = [['GET', '/page'], ['HEAD', '/page'], ['GET', '/json'], ['GET', '/nope'], ['GET', '/boom'], ['GET', '/moved'], ['GET', '/chunks'], ['GET', '/later']];
+      const statuses: number[] = [];
+      for (const [method, path] of asked) statuses.push((await site.request(method, path)).status);
+      await until(() => site.logs.access.length >= asked.length);
+      await sleep(100); // a second line for any of them would be flushed by now
+      expect(site.logs.access.map((line) => /"[^"]*" \d{3}/.exec(line)?.[0])).to.deep.equal(
+        asked.map(([method, path], i) => `"${method} ${path} HTTP/1.1" ${statuses[i]}`));
+      expect(statuses).to.deep.equal([200, 200, 200, 404, 500, 303, 200, 200]);
+    } finally {
+      await site.close();
+    }
+  });
+
   it('writes one CherryPy-format line per request, escaping what the client sent', async () => {
     const site = await serve(new Slow(), '/', undefined, { defaults: true });
     try {
