@@ -128,7 +128,7 @@ interface Shot {
   pipelining?: number;
 }
 
-/** How to load a server; the defaults are the row's (`shot`), then the command line's. */
+/** How to load a server; what is not given here, or in the row's `shot`, is the command line's. */
 interface LoadOptions {
   /** How long, in seconds (ignored given `until`). */
   seconds?: number;
@@ -139,14 +139,13 @@ interface LoadOptions {
    */
   until?: Promise<unknown>;
   connections?: number;
-  pipelining?: number;
   shot?: Omit<Shot, 'path'>;
 }
 
-async function load(url: string, { seconds = opts.duration, until, connections = opts.connections, pipelining, shot }: LoadOptions = {}): Promise<Sample> {
-  const { status, pipelining: rowPipelining, ...request } = shot ?? {};
+async function load(url: string, { seconds = opts.duration, until, connections = opts.connections, shot }: LoadOptions = {}): Promise<Sample> {
+  const { status, pipelining = opts.pipelining, ...request } = shot ?? {};
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
-    const run = autocannon({ url, connections, pipelining: pipelining ?? rowPipelining ?? opts.pipelining, duration: until ? 3600 : seconds, ...request }, (err, res) => (err ? reject(err) : resolve(res)));
+    const run = autocannon({ url, connections, pipelining, duration: until ? 3600 : seconds, ...request }, (err, res) => (err ? reject(err) : resolve(res)));
     const end = () => run.stop();
     until?.then(end, end);
   });
@@ -334,7 +333,7 @@ async function healthUnderLoad(server: Running): Promise<{ p50: number; p99: num
         measured();
       }
     };
-    const [{ latencies, burst }] = await Promise.all([probeThenBurst(), load(`${server.url}/`, { pipelining: 1, until: done })]);
+    const [{ latencies, burst }] = await Promise.all([probeThenBurst(), load(`${server.url}/`, { shot: { pipelining: 1 }, until: done })]);
     const sorted = latencies.sort((a, b) => a - b);
     const quantile = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))]!;
     return { p50: quantile(0.5), p99: quantile(0.99), n: sorted.length, open: idle.open(), burst };
