@@ -17,7 +17,7 @@ import { existsSync, statSync } from 'node:fs';
 import { ConfigError } from './errors.ts';
 import { checkPathSettings, config, readConfig, sectionPath, type AppConfig, type ParsedConfig, type PathSettings, type Settings } from './config.ts';
 import { handlerConfig, isExposed, objectConfig, type ObjectConfig } from './expose.ts';
-import { isNode, reachableMembers, type Found } from './dispatch.ts';
+import { isNode, listRoutes, reachableMembers, type Found } from './dispatch.ts';
 
 export interface PathConfig {
   settings: Settings;
@@ -99,6 +99,11 @@ export class Application {
       if (section) found = section;
     }
     return found;
+  }
+
+  /** The paths this app answers, for the start-up banner: each path's own dispatcher decides what it lists (dispatch.ts listRoutes). */
+  routes(): string[] {
+    return listRoutes(this.root, (names) => this.configFor(names).settings['request.dispatch']).map((route) => this.scriptName + route);
   }
 
   private parentOf(name: string): PathConfig | undefined {

@@ -184,10 +184,8 @@ export class MethodDispatcher implements Dispatcher {
     for (let i = values.length - 1; i >= 0; i--) {
       const resource = values[i];
       if (!isNode(resource)) continue;
-      const allowed: string[] = HTTP_METHODS.filter((m) => typeof (resource as Record<string, unknown>)[m] === 'function');
+      const allowed = allowedMethods(resource);
       if (allowed.length === 0) continue;
-      if (allowed.includes('GET') && !allowed.includes('HEAD')) allowed.push('HEAD');
-      allowed.sort(); // as CherryPy lists them
       const name = method === 'HEAD' && typeof (resource as Record<string, unknown>).HEAD !== 'function' ? 'GET' : method;
       const handler = (resource as Record<string, unknown>)[name];
       if (typeof handler !== 'function' || !(HTTP_METHODS as readonly string[]).includes(name)) {
@@ -201,6 +199,13 @@ export class MethodDispatcher implements Dispatcher {
     }
     return resolution;
   }
+}
+
+/** The HTTP methods `resource` answers, sorted as CherryPy lists them in `Allow` (HEAD wherever GET is); none for a plain object. */
+function allowedMethods(resource: object): string[] {
+  const allowed: string[] = HTTP_METHODS.filter((m) => typeof (resource as Record<string, unknown>)[m] === 'function');
+  if (allowed.includes('GET') && !allowed.includes('HEAD')) allowed.push('HEAD');
+  return allowed.sort();
 }
 
 function found(owner: object, name: string, handler: Function, args: string[], is_index: boolean, trail: unknown[]): Found {
@@ -235,17 +240,26 @@ export function stillHolds(root: object, resolution: Resolution): boolean {
 
 /**
  * The paths the tree answers, for the start-up banner: `/`, `/healthcheck/`,
- * `/items/*` (a default). Only data properties are read, so no getter runs.
+ * `/items/*` (a default); where `dispatcherAt` (the path's `request.dispatch`)
+ * is a MethodDispatcher, each resource with its methods instead:
+ * `/api/items/ (DELETE, GET, HEAD, PUT)`. Only data properties are read, so no
+ * getter runs.
  */
-export function listRoutes(root: object, prefix = '', seen = new Set<object>()): string[] {
+export function listRoutes(root: object, dispatcherAt: (names: readonly string[]) => unknown,
+  names: readonly string[] = [], seen = new Set<object>()): string[] {
   if (seen.has(root) || seen.size > 200) return [];
   seen.add(root);
+  const prefix = names.map((name) => `/${name}`).join('');
+  const byMethod = dispatcherAt(names) instanceof MethodDispatcher;
   const routes: string[] = [];
+  const methods = byMethod ? allowedMethods(root) : [];
+  if (methods.length > 0) routes.push(`${prefix}/ (${methods.join(', ')})`);
   for (const [name, value] of reachableMembers(root)) {
-    if (isExposed(root, name, value)) {
+    // Under the MethodDispatcher only the HTTP methods answer, and they are listed with their resource.
+    if (!byMethod && isExposed(root, name, value)) {
       routes.push(name === 'index' ? `${prefix}/` : name === 'default' ? `${prefix}/*` : `${prefix}/${name}`);
     } else if (isNode(value)) {
-      routes.push(...listRoutes(value, `${prefix}/${name}`, seen));
+      routes.push(...listRoutes(value, dispatcherAt, [...names, name], seen));
     }
   }
   return routes.sort();

@@ -29,7 +29,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { Application, Tree } from './app.ts';
-import { listRoutes } from './dispatch.ts';
 import { config, readConfig, type AppConfig } from './config.ts';
 import { ConfigError, describeError } from './errors.ts';
 import { log } from './log.ts';
@@ -78,7 +77,7 @@ class Engine extends Bus {
       throw err;
     }
     for (const app of tree.apps) {
-      for (const route of listRoutes(app.root)) log.error(`Route ${app.scriptName}${route}`, 'ENGINE');
+      for (const route of app.routes()) log.error(`Route ${route}`, 'ENGINE');
       for (const route of app.staticRoutes) log.error(`Static ${route}`, 'ENGINE');
     }
     this.server = server;

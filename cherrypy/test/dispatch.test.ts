@@ -4,6 +4,8 @@ import { expect } from 'chai';
 import sinon from 'sinon';
 import * as cherrypy from '../index.ts';
 import { serve, type TestServer } from '../testing.ts';
+import { Application } from '../app.ts';
+import { readConfig } from '../config.ts';
 
 class Child {
   @cherrypy.expose
@@ -216,5 +218,25 @@ describe('dispatch: exposing handlers', () => {
     } finally {
       await site.close();
     }
+  });
+});
+
+describe('dispatch: the routes listed at start', () => {
+  it('lists handlers by path, and a MethodDispatcher resource once, with its methods', () => {
+    class Items {
+      GET() { return []; }
+      PUT() { return null; }
+      @cherrypy.expose
+      helper() { return 'not a route under the MethodDispatcher'; }
+    }
+    class Shop {
+      items = new Items();
+      about = { index: cherrypy.expose(() => 'about') };
+      @cherrypy.expose
+      index() { return 'shop'; }
+    }
+    const { paths } = readConfig({ '/items': { 'request.dispatch': new cherrypy.dispatch.MethodDispatcher() } });
+    const app = new Application(new Shop(), '/shop', paths, cherrypy.config.snapshot());
+    expect(app.routes()).to.deep.equal(['/shop/', '/shop/about/', '/shop/items/ (GET, HEAD, PUT)']);
   });
 });
