@@ -296,13 +296,19 @@ describe('handlers: request data', () => {
     });
   });
 
-  it('parses JSON bodies with tools.json_in: 400 for bad JSON, 415 for other types', async () => {
+  it('parses JSON bodies with tools.json_in: 400 for bad or empty JSON, 415 for other types', async () => {
     const ok = await site.request('POST', '/echo', { headers: { 'Content-Type': 'application/json' }, body: '{"n":[1,2]}' });
     expect(JSON.parse(ok.body)).to.deep.equal({ json: { n: [1, 2] }, length: 11 });
     const bad = await site.request('POST', '/echo', { headers: { 'Content-Type': 'application/json' }, body: '{"n":' });
     expect(bad.status).to.equal(400);
     const wrongType = await site.request('POST', '/echo', { headers: { 'Content-Type': 'text/plain' }, body: 'hi' });
     expect(wrongType.status).to.equal(415);
+    // Empty is not JSON: a PUT or POST that forgot its body is not taken as one without data.
+    const empty = await site.request('POST', '/echo', { headers: { 'Content-Type': 'application/json', 'Content-Length': '0' } });
+    expect(empty.status).to.equal(400);
+    expect(empty.body).to.contain('Invalid JSON document');
+    const emptyUntyped = await site.request('POST', '/echo', { headers: { 'Content-Length': '0' } });
+    expect(emptyUntyped.status).to.equal(415);
   });
 
   it('answers 411 to a POST without Content-Length or Transfer-Encoding, as CherryPy', async () => {

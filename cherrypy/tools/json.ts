@@ -1,7 +1,7 @@
 /**
  * tools.json_in (before_request_body, 30): the JSON body into
  * `request.json`; larger than `max_size` (1 MiB) -> 413 before parsing (parsing
- * blocks the process), bad JSON -> 400, another content type -> 415.
+ * blocks the process), bad or empty JSON -> 400, another content type -> 415.
  * tools.json_out (before_handler, 30): the handler's value goes out as JSON,
  * strings included, as CherryPy's does (it wraps the handler).
  */
@@ -14,8 +14,8 @@ import type { Response } from '../request.ts';
 export const json_in = new Tool('before_request_body', (_, { request }) => {
   if (!takesBody(request.method)) return;
   readBody(request);
+  // An empty body is not a JSON document either (as CherryPy: 415, or 400 under a JSON type).
   const body = request.body!;
-  if (body.length === 0) return;
   const type = mediaType(request.raw);
   if (type !== 'application/json' && !type.endsWith('+json')) {
     throw new HTTPError(415, 'Expected a JSON body (Content-Type: application/json)');
