@@ -12,11 +12,17 @@
  *      - all bodies being received at once may hold at most
  *        `server.max_buffered_body_size` bytes; the one that would pass it
  *        -> 503 with Retry-After.
+ *      - a urlencoded form (`application/x-www-form-urlencoded`) over
+ *        `server.urlencoded_max_size` (1 MiB) -> 413 in the same way: it is
+ *        parsed whole, at once, and its parsing blocks the process (a 50 MiB
+ *        form of tiny fields took 4 s and a gigabyte).
  *    A failure is remembered and answered by the pipeline as any error is.
  * 2. `readBody` (called by the pipeline once the handler is known, or first
  *    by tools.json_in, which then parses the JSON: tools/json.ts):
  *      - no Content-Length and no Transfer-Encoding -> 411 (as CherryPy);
- *      - `application/x-www-form-urlencoded` fills `request.params`.
+ *      - `application/x-www-form-urlencoded` fills `request.params`; more
+ *        than `server.urlencoded_max_fields` fields -> 413 before parsing
+ *        (the count, not the size, is what parsing costs most).
  * The raw bytes stay in `request.body`; a multipart/form-data body is never
  * held whole: its fields go to `request.params`, its files to `request.files`
  * (multipart.ts), and `request.body` is empty.
@@ -53,6 +59,15 @@ export function announcesBody(req: IncomingMessage): boolean {
   return false;
 }
 
+const URLENCODED = 'application/x-www-form-urlencoded';
+const AMPERSAND = 0x26;
+
+/** The 413 for a body over `limit` bytes (`form`: the limit is server.urlencoded_max_size). */
+function tooLarge(limit: number, form: boolean): HTTPError {
+  return new HTTPError(413, form ? `The form exceeds server.urlencoded_max_size (${limit} bytes)`
+    : `The request body exceeds the maximum allowed size (${limit} bytes)`);
+}
+
 /** What receiveBody got, kept on the request: the bytes, an upload's parts, or why there are none. */
 const RECEIVED = Symbol('received body');
 type Receiving = IncomingMessage & { [RECEIVED]?: Buffer | Multipart | HTTPError };
@@ -70,14 +85,17 @@ let buffered = 0;
  * removed when `res` is over.
  */
 export function receiveBody(req: IncomingMessage, res: ServerResponse, settings: Settings, done: () => void): void {
-  const limit = settings['server.max_request_body_size'];
+  const type = mediaType(req);
+  // A urlencoded form has a limit of its own, when it is the smaller one.
+  const form = type === URLENCODED && settings['server.urlencoded_max_size'] < settings['server.max_request_body_size'];
+  const limit = form ? settings['server.urlencoded_max_size'] : settings['server.max_request_body_size'];
   const length = rawHeader(req, 'content-length');
   if (length !== undefined && Number(length) > limit) {
-    keep(req, tooLarge(limit));
+    keep(req, tooLarge(limit, form));
     return done();
   }
   let upload: MultipartReceiver | undefined;
-  if (mediaType(req) === 'multipart/form-data') {
+  if (type === 'multipart/form-data') {
     try {
       upload = new MultipartReceiver(req, settings);
     } catch (err) {
@@ -85,7 +103,7 @@ export function receiveBody(req: IncomingMessage, res: ServerResponse, settings:
       return done();
     }
   }
-  new BodyReceiver(req, res, settings, upload, done);
+  new BodyReceiver(req, res, settings, limit, form, upload, done);
 }
 
 /**
@@ -100,16 +118,16 @@ class BodyReceiver implements Watched {
   private readonly chunks: Buffer[] = [];
   private size = 0;
   private finished = false;
-  private readonly limit: number;
 
   constructor(
     private readonly req: IncomingMessage,
     private readonly res: ServerResponse,
     private readonly settings: Settings,
+    private readonly limit: number,
+    private readonly form: boolean,
     private readonly upload: MultipartReceiver | undefined,
     private readonly done: () => void,
   ) {
-    this.limit = settings['server.max_request_body_size'];
     this.due = Date.now() + settings['server.socket_timeout'] * 1000;
     watched.add(this);
     startWatching();
@@ -136,7 +154,7 @@ class BodyReceiver implements Watched {
     if (this.finished) return;
     this.size += chunk.length;
     buffered += chunk.length;
-    if (this.size > this.limit) return this.finish(tooLarge(this.limit));
+    if (this.size > this.limit) return this.finish(tooLarge(this.limit, this.form));
     if (buffered > this.settings['server.max_buffered_body_size']) {
       return this.finish(new HTTPError(503, 'Server busy: too many request bodies are arriving at once. Try again shortly.', { 'Retry-After': '1' }));
     }
@@ -218,14 +236,13 @@ export function readBody(request: Request): void {
   parseBody(request);
 }
 
-function tooLarge(limit: number): HTTPError {
-  return new HTTPError(413, `The request body exceeds the maximum allowed size (${limit} bytes)`);
-}
-
 function parseBody(request: Request): void {
-  const type = mediaType(request.raw);
+  if (mediaType(request.raw) !== URLENCODED) return;
   const body = request.body!;
-  if (type === 'application/x-www-form-urlencoded') {
-    request.bodyParams = addAll(bag(), new URLSearchParams(body.toString('utf8')));
+  const most = request.config['server.urlencoded_max_fields'];
+  // Counted before parsing: a million one-byte fields cost URLSearchParams seconds.
+  for (let fields = 1, at = body.indexOf(AMPERSAND); at >= 0; at = body.indexOf(AMPERSAND, at + 1)) {
+    if (++fields > most) throw new HTTPError(413, `The form has more than server.urlencoded_max_fields (${most}) fields`);
   }
+  request.bodyParams = addAll(bag(), new URLSearchParams(body.toString('utf8')));
 }

@@ -66,6 +66,8 @@ export const SPEC = {
   'server.multipart_max_field_size': { scope: 'global', type: 'int', default: MiB, min: 1 },
   'server.multipart_memory_size': { scope: 'global', type: 'int', default: MiB, min: 0 },
   'server.multipart_tmp_dir': { scope: 'global', type: 'path', default: '' },
+  'server.urlencoded_max_size': { scope: 'global', type: 'int', default: MiB, min: 0 },
+  'server.urlencoded_max_fields': { scope: 'global', type: 'int', default: 1000, min: 1 },
   'log.screen': { scope: 'global', type: 'bool', default: true },
   'log.access_file': { scope: 'global', type: 'path', default: '' },
   'log.error_file': { scope: 'global', type: 'path', default: '' },

@@ -70,6 +70,9 @@ class App {
   upload() { return `got ${cherrypy.request.body?.length ?? 0} bytes`; }
 
   @cherrypy.expose
+  form() { return { fields: Object.keys(cherrypy.request.params).length }; }
+
+  @cherrypy.expose
   echo() { return { got: cherrypy.request.json }; }
 
   @cherrypy.expose
@@ -240,6 +243,25 @@ describe('hostile: slow and large request bodies', () => {
     expect(small.status).to.equal(413);
     const ok = await site.request('POST', '/echo', { headers: { 'Content-Type': 'application/json' }, body: '{"a":1}' });
     expect(JSON.parse(ok.body)).to.deep.equal({ got: { a: 1 } });
+  });
+
+  it('413 for a urlencoded form over urlencoded_max_size (1 MiB) or of more than urlencoded_max_fields (1000), before parsing it', async () => {
+    const form = { 'Content-Type': 'application/x-www-form-urlencoded' };
+    const tiny = (n: number) => Array.from({ length: n }, (_, i) => `k${i}=v`).join('&');
+    // 2 MiB of tiny fields would block the process for a while to parse: refused as announced.
+    const large = await site.request('POST', '/form', { headers: form, body: 'a=1&'.repeat(512 * 1024) });
+    expect(large.status).to.equal(413);
+    expect(large.body).to.contain('server.urlencoded_max_size');
+    // Without a length to announce it, as it grows past the limit.
+    const chunked = await site.raw('POST /form HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n' +
+      `Transfer-Encoding: chunked\r\n\r\n180000\r\n${'a=1&'.repeat(0x60000)}\r\n0\r\n\r\n`);
+    expect(chunked).to.match(/^HTTP\/1\.1 413/);
+    const many = await site.request('POST', '/form', { headers: form, body: tiny(1001) });
+    expect(many.status).to.equal(413);
+    expect(many.body).to.contain('server.urlencoded_max_fields');
+    expect(JSON.parse((await site.request('POST', '/form', { headers: form, body: tiny(1000) })).body)).to.deep.equal({ fields: 1000 });
+    // Other bodies keep max_request_body_size.
+    expect((await site.request('POST', '/upload', { body: 'a=1&'.repeat(512 * 1024) })).body).to.equal('got 2097152 bytes');
   });
 
   it('a client still sending an oversized body sees the 413, not a reset', async () => {
