@@ -346,11 +346,26 @@ export class Session {
     return stored;
   }
 
-  /** Saves once at the end of the request: tools.sessions calls this from every hook that can end it. */
+  /** False for a session this request started and left empty: it is never stored, and gets no cookie. */
+  get worthKeeping(): boolean {
+    if (!this.isNew || this.deleted) return true;
+    for (const _ in this.data) return true;
+    return false;
+  }
+
+  /**
+   * Saves once at the end of the request: tools.sessions calls this from
+   * every hook that can end it. A new session that holds nothing is not
+   * stored: a client without a cookie (a crawler, a probe) costs the storage
+   * nothing until something is set for it.
+   */
   finish(): Promise<void> | undefined {
     if (this.finished) return undefined;
     this.finished = true;
-    return this.save();
+    if (this.worthKeeping) return this.save();
+    const release = this.release; // early or explicit locking took the new id's lock
+    this.release = undefined;
+    return release?.();
   }
 
   /**

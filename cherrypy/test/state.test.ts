@@ -196,17 +196,27 @@ describe('state: sessions in RAM', () => {
   });
 
   it('implicit locking: two concurrent requests of one session keep each other\'s writes', async () => {
-    const cookie = `session_id=${idOf(await site.get('/show'))}`;
+    const cookie = `session_id=${idOf(await site.get('/count'))}`;
     await Promise.all([site.get('/slowSet/a/80', { Cookie: cookie }), site.get('/slowSet/b/10', { Cookie: cookie })]);
-    expect(JSON.parse((await site.get('/show', { Cookie: cookie })).body).keys).to.deep.equal(['a', 'b']);
+    expect(JSON.parse((await site.get('/show', { Cookie: cookie })).body).keys).to.deep.equal(['a', 'b', 'n']);
   });
 
   it('explicit locking: requests that take the lock run one after the other, no lost increment', async () => {
-    const cookie = `session_id=${idOf(await site.get('/show'))}`;
+    const cookie = `session_id=${idOf(await site.get('/count'))}`;
     const answers = await Promise.all(Array.from({ length: 5 }, () => site.get('/countLocked/20', { Cookie: cookie })));
-    expect(answers.map((res) => JSON.parse(res.body).n).sort()).to.deep.equal([1, 2, 3, 4, 5]);
+    expect(answers.map((res) => JSON.parse(res.body).n).sort()).to.deep.equal([2, 3, 4, 5, 6]);
     expect(JSON.parse(answers[0]!.body)).to.include({ locked: true, lockedAfter: false, isNew: false, has: true, deleted: false });
-    expect(JSON.parse((await site.get('/count', { Cookie: cookie })).body)).to.equal('6');
+    expect(JSON.parse((await site.get('/count', { Cookie: cookie })).body)).to.equal('7');
+  });
+
+  it('stores nothing and sends no cookie until something is set: a client without one costs nothing', async () => {
+    const res = await site.get('/show'); // reads the session, sets nothing
+    expect(res.status).to.equal(200);
+    expect(sessionCookie(res)).to.equal(undefined);
+    const offered = 'f'.repeat(40); // an id the server never issued, or one that expired
+    const stale = await site.get('/show', { Cookie: `session_id=${offered}` });
+    expect(sessionCookie(stale)).to.equal(undefined);
+    expect(idOf(await site.get('/count', { Cookie: `session_id=${offered}` }))).to.match(/^[0-9a-f]{40}$/).and.not.equal(offered);
   });
 });
 
@@ -282,6 +292,17 @@ describe('state: sessions in your own storage', () => {
     expect(storage.rows.size).to.equal(1);
   });
 
+  it('is never asked to store a session that holds nothing', async () => {
+    const storage = new RemoteStorage();
+    const site = await serve(new Shop(), '/', {
+      '/': { 'tools.sessions.on': true, 'tools.sessions.storage_class': storage, 'tools.json_out.on': true },
+    } as cherrypy.AppConfig, { defaults: true, global: { 'tools.trailing_slash.on': false } });
+    for (let i = 0; i < 20; i++) expect(sessionCookie(await site.get('/show'))).to.equal(undefined); // a crawler, say
+    expect(storage.rows.size).to.equal(0);
+    expect(idOf(await site.get('/count'))).to.match(/^[0-9a-f]{40}$/);
+    expect(storage.rows.size).to.equal(1);
+  });
+
   it('hands a storage only well-formed ids unless it says it accepts any (RAM does)', async () => {
     const offered = ['../../etc/passwd', 'x'.repeat(40), "1' OR '1'='1"];
     const idsSeen = async (storage: cherrypy.SessionStorage) => {
@@ -331,6 +352,12 @@ describe('state: sessions in files, with early locking', () => {
     expect((await site.get('/count', { Cookie: cookie })).body).to.equal('7'); // 1 + 5 + 1
   });
 
+  it('writes no file for a new session that holds nothing, and releases the lock taken for it', async () => {
+    const before = readdirSync(dir).sort();
+    expect(sessionCookie(await site.get('/show'))).to.equal(undefined);
+    expect(readdirSync(dir).sort()).to.deep.equal(before); // no session file, no .lock left behind
+  });
+
   it('stores one file per session in its folder, never a path from a cookie, and cleans expired ones', async () => {
     await site.get('/count', { Cookie: 'session_id=../../../tmp/evil' });
     const files = readdirSync(dir);
@@ -347,9 +374,9 @@ describe('state: sessions in files, with implicit locking', () => {
     const site = await serve(new Shop(), '/', {
       '/': { 'tools.sessions.on': true, 'tools.sessions.storage_class': 'file', 'tools.sessions.storage_path': dir, 'tools.json_out.on': true },
     } as cherrypy.AppConfig, { defaults: true, global: { 'tools.trailing_slash.on': false } });
-    const cookie = `session_id=${idOf(await site.get('/show'))}`;
+    const cookie = `session_id=${idOf(await site.get('/count'))}`;
     await Promise.all([site.get('/slowSet/a/80', { Cookie: cookie }), site.get('/slowSet/b/10', { Cookie: cookie })]);
-    expect(JSON.parse((await site.get('/show', { Cookie: cookie })).body).keys).to.deep.equal(['a', 'b']);
+    expect(JSON.parse((await site.get('/show', { Cookie: cookie })).body).keys).to.deep.equal(['a', 'b', 'n']);
     expect(readdirSync(dir).filter((f) => f.endsWith('.lock'))).to.deep.equal([]); // every lock released
   });
 });

@@ -106,9 +106,11 @@ function setCookie(response: Response, session: Session, setup: Setup): void {
 }
 
 function attach(setup: Setup, request: Request, response: Response, id: string, data: SessionData, isNew: boolean, release?: () => Promise<void>): void {
-  const session = new Session(setup.storage, id, data, isNew, setup.locking, release, setup.lifetimeMs, (changed) => setCookie(response, changed, setup));
+  // A new session's cookie waits for finish(): it is sent only if the session is kept.
+  const session = new Session(setup.storage, id, data, isNew, setup.locking, release, setup.lifetimeMs,
+    (changed) => !changed.isNew || changed.deleted ? setCookie(response, changed, setup) : undefined);
   request.session = session;
-  setCookie(response, session, setup);
+  if (!isNew) setCookie(response, session, setup);
 }
 
 const alive = (stored: { expires: number } | undefined): stored is { data: SessionData; expires: number } => stored !== undefined && stored.expires > Date.now();
@@ -142,8 +144,17 @@ async function loadLocked(setup: Setup, request: Request, response: Response, id
   attach(setup, request, response, fresh, {}, true, await setup.storage.lock(fresh));
 }
 
-// Saved with every request, so that its expiry slides as the cookie's does; once, by whichever hook comes first.
-const finish = (request: Request) => request.session?.finish();
+/**
+ * Saved with every request, so that its expiry slides as the cookie's does;
+ * once, by whichever hook comes first. A new session gets its cookie here, if
+ * it is kept (Session.finish): a client that was given nothing is sent nothing.
+ */
+function finish(args: SessionArgs, request: Request, response: Response): Promise<void> | undefined {
+  const session = request.session;
+  if (!session) return undefined;
+  if (session.isNew && !session.deleted && session.worthKeeping) setCookie(response, session, setupFor(args));
+  return session.finish();
+}
 
 function checkName(value: unknown): string | undefined {
   return typeof value === 'string' && isCookieName(value) ? undefined : 'a cookie name (letters, digits and !#$%&\'*+-.^_`|~)';
@@ -170,10 +181,10 @@ export const sessions = new Tool<SessionArgs>('before_handler', (args, { request
     locking: checkLocking,
   },
   hooks: [
-    { point: 'before_finalize', priority: 90, callback: (_, { request }) => finish(request) },
+    { point: 'before_finalize', priority: 90, callback: (args, { request, response }) => finish(args, request, response) },
     // After an error: saved before the error response goes out, so a login's redirect finds its session.
-    { point: 'after_error_response', callback: (_, { request }) => finish(request) },
+    { point: 'after_error_response', callback: (args, { request, response }) => finish(args, request, response) },
     // The client left before either: saved anyway, so no change is lost and no lock is kept.
-    { point: 'on_end_request', callback: (_, { request }) => finish(request) },
+    { point: 'on_end_request', callback: (args, { request, response }) => finish(args, request, response) },
   ],
 });
