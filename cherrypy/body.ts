@@ -9,9 +9,12 @@
  *        byte is read; a chunked body that grows over it -> 413 as it does;
  *      - fewer than `server.min_body_rate` bytes per second over each
  *        `server.socket_timeout` window (nothing at all included) -> 408;
- *      - all bodies being received at once may hold at most
+ *      - all bodies being received, or kept in memory by requests not yet
+ *        over (queued for a slot, or being handled), may hold at most
  *        `server.max_buffered_body_size` bytes; the one that would pass it
- *        -> 503 with Retry-After.
+ *        -> 503 with Retry-After. (Counting only those being received let
+ *        bodies pile up in the queue while every slot was busy: 40 of 10 MiB
+ *        grew the process to 889 MB under the 256 MiB limit.)
  *      - a urlencoded form (`application/x-www-form-urlencoded`) over
  *        `server.urlencoded_max_size` (1 MiB) -> 413 in the same way: it is
  *        parsed whole, at once, and its parsing blocks the process (a 50 MiB
@@ -70,12 +73,13 @@ function tooLarge(limit: number, form: boolean): HTTPError {
 
 /** What receiveBody got, kept on the request: the bytes, an upload's parts, or why there are none. */
 const RECEIVED = Symbol('received body');
-type Receiving = IncomingMessage & { [RECEIVED]?: Buffer | Multipart | HTTPError };
+const RECEIVER = Symbol('body receiver');
+type Receiving = IncomingMessage & { [RECEIVED]?: Buffer | Multipart | HTTPError; [RECEIVER]?: BodyReceiver };
 
 function keep(req: IncomingMessage, got: Buffer | Multipart | HTTPError): void {
   (req as Receiving)[RECEIVED] = got;
 }
-/** Bytes held right now by bodies being received, across all requests. */
+/** Bytes held right now by bodies being received or kept by their requests, across all requests. */
 let buffered = 0;
 
 /**
@@ -106,6 +110,11 @@ export function receiveBody(req: IncomingMessage, res: ServerResponse, settings:
   new BodyReceiver(req, res, settings, limit, form, upload, done);
 }
 
+/** Called by the server once a request that came with a body is over: its bytes no longer count against the limit. */
+export function releaseBody(req: IncomingMessage): void {
+  (req as Receiving)[RECEIVER]?.requestOver();
+}
+
 /**
  * One body being received. A class rather than closures: under tsx every
  * named function made per request costs a property definition (esbuild's
@@ -118,6 +127,9 @@ class BodyReceiver implements Watched {
   private readonly chunks: Buffer[] = [];
   private size = 0;
   private finished = false;
+  /** What of this body stays counted in `buffered` once received: the bytes its request keeps in memory. */
+  private held = 0;
+  private over = false;
 
   constructor(
     private readonly req: IncomingMessage,
@@ -137,6 +149,7 @@ class BodyReceiver implements Watched {
     // A client that goes away makes the request emit 'error' (and 'aborted'); events after the
     // finish are ignored (`finished`), so the listeners need no removing.
     req.on('data', (chunk: Buffer) => this.onData(chunk)).on('end', () => this.onEnd()).on('error', () => this.onAborted());
+    (req as Receiving)[RECEIVER] = this;
   }
 
   /** Called by the watcher every socket_timeout: at least min_body_rate bytes per second since the last check, or 408. */
@@ -176,11 +189,20 @@ class BodyReceiver implements Watched {
     this.finish(new HTTPError(400, 'The client closed the connection while sending the body'));
   }
 
+  /** The request is over (answered, or its client gone): what it kept in memory is free (releaseBody). */
+  requestOver(): void {
+    this.over = true;
+    buffered -= this.held;
+    this.held = 0;
+  }
+
   private finish(err?: HTTPError, parts?: Multipart): void {
     if (this.finished) return;
     this.finished = true;
     watched.remove(this);
-    buffered -= this.size;
+    // An upload's files past multipart_memory_size are on disk: only the rest stays counted.
+    this.held = err || this.over ? 0 : parts && parts.temporary.length > 0 ? this.size - bytesOnDisk(parts) : this.size;
+    buffered -= this.size - this.held;
     const { req } = this;
     if (err) {
       req.pause();
@@ -189,6 +211,14 @@ class BodyReceiver implements Watched {
     keep(req, err ?? parts ?? (this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size)));
     this.done();
   }
+}
+
+function bytesOnDisk(parts: Multipart): number {
+  let bytes = 0;
+  for (const name in parts.files) {
+    for (const file of [parts.files[name]!].flat()) if (file.path !== undefined) bytes += file.size;
+  }
+  return bytes;
 }
 
 /**

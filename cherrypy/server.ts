@@ -35,7 +35,7 @@ import { createServer, STATUS_CODES, type IncomingMessage, type Server as HttpSe
 import type { AddressInfo, Socket } from 'node:net';
 import { endRequest, handleRequest, type Route } from './pipeline.ts';
 import type { Exchange, Host } from './exchange.ts';
-import { announcesBody, receiveBody, takesBody } from './body.ts';
+import { announcesBody, receiveBody, releaseBody, takesBody } from './body.ts';
 import { isClosing, lingeringClose, markClosing } from './linger.ts';
 import type { Log } from './log.ts';
 import { ConnectionFields } from './accesslog.ts';
@@ -71,6 +71,8 @@ interface Job {
   /** Its slot was given back before the response ended (a file being sent). */
   released: boolean;
   done: boolean;
+  /** It came with a body (body.ts receives it, and counts it until the request is over). */
+  withBody: boolean;
 }
 
 export class Server implements Host {
@@ -134,7 +136,7 @@ export class Server implements Host {
   }
 
   private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    const job: Job = { req, res, siblings: undefined, place: -1, started: false, released: false, done: false };
+    const job: Job = { req, res, siblings: undefined, place: -1, started: false, released: false, done: false, withBody: false };
     const socket = req.socket as PeerSocket;
     if (isClosing(socket)) {
       // Bytes that followed a request the connection is closing after: possibly a smuggled request. Never handled.
@@ -157,6 +159,7 @@ export class Server implements Host {
       if (announcesBody(req)) {
         // The body first, holding no slot (body.ts); then the request queues for a slot like any other.
         this.track(job);
+        job.withBody = true;
         receiveBody(req, res, this.settings, () => {
           if (!job.done) this.admit(job);
         });
@@ -214,6 +217,7 @@ export class Server implements Host {
     job.done = true;
     if (job.started && !job.released) this.active--;
     job.siblings?.remove(job);
+    if (job.withBody) releaseBody(job.req);
     this.accessLog(job);
     if (job.exchange) endRequest(job.exchange);
     if (this.shuttingDown) this.closeIdle();

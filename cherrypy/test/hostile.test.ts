@@ -70,6 +70,12 @@ class App {
   upload() { return `got ${cherrypy.request.body?.length ?? 0} bytes`; }
 
   @cherrypy.expose
+  async slow(ms: string) {
+    await sleep(Number(ms));
+    return 'slow';
+  }
+
+  @cherrypy.expose
   form() { return { fields: Object.keys(cherrypy.request.params).length }; }
 
   @cherrypy.expose
@@ -232,6 +238,24 @@ describe('hostile: slow and large request bodies', () => {
     expect(second).to.match(/Retry-After: 1/i);
     first.end('a'.repeat(10000));
     expect(await firstAnswer).to.contain('got 60000 bytes');
+  });
+
+  it('count bodies waiting in the queue for a slot against max_buffered_body_size too, until their request is over', async () => {
+    const site = await serve(new App(), '/', undefined, {
+      defaults: true, global: { 'server.thread_pool': 1, 'server.max_buffered_body_size': 64 * 1024 },
+    });
+    const busy = site.get('/slow/400'); // holds the only slot
+    await sleep(50);
+    const post = (n: number) => site.request('POST', '/upload', { body: 'x'.repeat(n) });
+    const queued = post(40000); // received whole, then waits for the slot with its 40 KB
+    await sleep(100);
+    const refused = await post(40000);
+    expect(refused.status).to.equal(503);
+    expect(refused.headers['retry-after']).to.equal('1');
+    expect((await queued).body).to.equal('got 40000 bytes');
+    await busy;
+    expect((await post(40000)).body).to.equal('got 40000 bytes'); // given back when the request was over
+    expect((await post(60000)).body).to.equal('got 60000 bytes');
   });
 
   it('413 for a JSON body over tools.json_in.max_size (1 MiB by default), before parsing it', async () => {
