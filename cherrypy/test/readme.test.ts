@@ -34,17 +34,25 @@ function typeCheck(file: string): void {
 
 const cherrypyDir = join(projectDir, 'cherrypy');
 
+/**
+ * `lines` as a module of a folder of their own, after the import a user's
+ * file makes. Written outside the project (whose files are read-only in the
+ * image), importing it by absolute path.
+ */
+function pasted(name: string, lines: string[]): string {
+  const dir = tempDir('cp-readme-');
+  const file = join(dir, name);
+  writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n');
+  writeFileSync(file, [`import * as cherrypy from ${JSON.stringify(join(cherrypyDir, 'index.ts'))};`, ...lines].join('\n'));
+  return file;
+}
+
 describe('README: the "Add a handler" snippet', function () {
   this.timeout(30000);
-  // Written outside the project (whose files are read-only in the image), importing it by absolute path.
-  const dir = tempDir('cp-readme-');
-  const file = join(dir, 'run.ts');
-  writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n');
-  writeFileSync(file, [
-    `import * as cherrypy from ${JSON.stringify(join(cherrypyDir, 'index.ts'))};`,
+  const file = pasted('run.ts', [
     "class HealthCheck { index = cherrypy.expose(() => 'Yay<br />\\n'); } // as in run.ts",
     snippetsIn('### Add a handler')[0]!,
-  ].join('\n'));
+  ]);
 
   it('type-checks as it is', () => typeCheck(file));
 
@@ -66,11 +74,7 @@ describe('README: the sessions, uploads and extension snippets', function () {
   it('type-check together, with what their comments say is yours declared', () => {
     const [login, upload] = snippetsIn('## Users: cookies, sessions, uploads');
     const [tool, resource, pool] = snippetsIn('## Extend it');
-    const dir = tempDir('cp-readme-');
-    const file = join(dir, 'grown.ts');
-    writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n');
-    writeFileSync(file, [
-      `import * as cherrypy from ${JSON.stringify(join(cherrypyDir, 'index.ts'))};`,
+    typeCheck(pasted('grown.ts', [
       "import { randomUUID } from 'node:crypto';",
       "import { createWriteStream } from 'node:fs';",
       "import { join } from 'node:path';",
@@ -85,7 +89,6 @@ describe('README: the sessions, uploads and extension snippets', function () {
       resource!,
       pool!,
       'export { Account, Uploads };',
-    ].join('\n'));
-    typeCheck(file);
+    ]));
   });
 });
