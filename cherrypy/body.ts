@@ -169,7 +169,7 @@ class BodyReceiver implements Watched {
     buffered += chunk.length;
     if (this.size > this.limit) return this.finish(tooLarge(this.limit, this.form));
     if (buffered > this.settings['server.max_buffered_body_size']) {
-      return this.finish(new HTTPError(503, 'Server busy: too many request bodies are arriving at once. Try again shortly.', { 'Retry-After': '1' }));
+      return this.finish(new HTTPError(503, 'Server busy: the request bodies in memory are at their limit. Try again shortly.', { 'Retry-After': '1' }));
     }
     if (this.upload) this.upload.write(chunk);
     else this.chunks.push(chunk);
