@@ -6,7 +6,9 @@
  *    into memory while the request holds no slot, so slow uploads never block
  *    the handlers of other requests. What a body may cost is bounded:
  *      - a Content-Length over `server.max_request_body_size` -> 413 before a
- *        byte is read; a chunked body that grows over it -> 413 as it does;
+ *        byte is read (and, to a client that sent `Expect: 100-continue`,
+ *        instead of the 100: server.ts); a chunked body that grows over it
+ *        -> 413 as it does;
  *      - fewer than `server.min_body_rate` bytes per second over each
  *        `server.socket_timeout` window (nothing at all included) -> 408;
  *      - all bodies being received, or kept in memory by requests not yet
@@ -65,6 +67,25 @@ export function announcesBody(req: IncomingMessage): boolean {
 const URLENCODED = 'application/x-www-form-urlencoded';
 const AMPERSAND = 0x26;
 
+/** A urlencoded form has a limit of its own, when it is the smaller one. */
+function hasFormLimit(type: string, settings: Settings): boolean {
+  return type === URLENCODED && settings['server.urlencoded_max_size'] < settings['server.max_request_body_size'];
+}
+
+function sizeLimit(form: boolean, settings: Settings): number {
+  return form ? settings['server.urlencoded_max_size'] : settings['server.max_request_body_size'];
+}
+
+function announcedOver(req: IncomingMessage, limit: number): boolean {
+  const length = rawHeader(req, 'content-length');
+  return length !== undefined && Number(length) > limit;
+}
+
+/** True when `req` announces a body over its limit: it will be answered 413 without a byte of it read. */
+export function announcesTooMuch(req: IncomingMessage, settings: Settings): boolean {
+  return announcedOver(req, sizeLimit(hasFormLimit(mediaType(req), settings), settings));
+}
+
 /** The 413 for a body over `limit` bytes (`form`: the limit is server.urlencoded_max_size). */
 function tooLarge(limit: number, form: boolean): HTTPError {
   return new HTTPError(413, form ? `The form exceeds server.urlencoded_max_size (${limit} bytes)`
@@ -90,11 +111,9 @@ let buffered = 0;
  */
 export function receiveBody(req: IncomingMessage, res: ServerResponse, settings: Settings, done: () => void): void {
   const type = mediaType(req);
-  // A urlencoded form has a limit of its own, when it is the smaller one.
-  const form = type === URLENCODED && settings['server.urlencoded_max_size'] < settings['server.max_request_body_size'];
-  const limit = form ? settings['server.urlencoded_max_size'] : settings['server.max_request_body_size'];
-  const length = rawHeader(req, 'content-length');
-  if (length !== undefined && Number(length) > limit) {
+  const form = hasFormLimit(type, settings);
+  const limit = sizeLimit(form, settings);
+  if (announcedOver(req, limit)) {
     keep(req, tooLarge(limit, form));
     return done();
   }

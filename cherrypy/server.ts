@@ -35,7 +35,7 @@ import { createServer, STATUS_CODES, type IncomingMessage, type Server as HttpSe
 import type { AddressInfo, Socket } from 'node:net';
 import { endRequest, handleRequest, type Route } from './pipeline.ts';
 import type { Exchange, Host } from './exchange.ts';
-import { announcesBody, receiveBody, releaseBody, takesBody } from './body.ts';
+import { announcesBody, announcesTooMuch, receiveBody, releaseBody, takesBody } from './body.ts';
 import { isClosing, lingeringClose, markClosing } from './linger.ts';
 import type { Log } from './log.ts';
 import { ConnectionFields } from './accesslog.ts';
@@ -116,6 +116,12 @@ export class Server implements Host {
         this.sockets.delete(socket);
         jobs.forEachRemovable((job) => this.finish(job));
       });
+    });
+    // `Expect: 100-continue`: a client that waits before sending its body is told at once when
+    // the body would be refused, so it never sends it (as cheroot); node would say 100 first.
+    this.http.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+      if (!announcesTooMuch(req, this.settings)) res.writeContinue();
+      this.onRequest(req, res);
     });
     this.http.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
     // CONNECT asks for a tunnel, which this server does not make (without a listener node drops the socket unanswered).

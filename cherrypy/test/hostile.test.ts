@@ -288,6 +288,22 @@ describe('hostile: slow and large request bodies', () => {
     expect((await site.request('POST', '/upload', { body: 'a=1&'.repeat(512 * 1024) })).body).to.equal('got 2097152 bytes');
   });
 
+  it('a client waiting for 100 Continue gets the 413 at once when its body is too large, and 100 when it fits', async () => {
+    const limited = await serve(new App(), '/', undefined, { defaults: true, global: { 'server.max_request_body_size': 1000 } });
+    const ask = async (length: number) => {
+      const s = await openSocket(limited.port);
+      const answer = readAll(s, 800);
+      s.write(`POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: ${length}\r\nExpect: 100-continue\r\n\r\n`);
+      return { s, answer };
+    };
+    const refused = await ask(5000);
+    expect(await refused.answer).to.match(/^HTTP\/1\.1 413 /); // the first and only answer: the body is never sent
+    const taken = await ask(10);
+    await sleep(100);
+    taken.s.write('0123456789');
+    expect(await taken.answer).to.match(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 OK\r\n[\s\S]*got 10 bytes$/);
+  });
+
   it('a client still sending an oversized body sees the 413, not a reset', async () => {
     const limited = await serve(new App(), '/', undefined, { defaults: true, global: { 'server.max_request_body_size': 1000 } });
     const s = await openSocket(limited.port);
