@@ -11,8 +11,9 @@
  *        -> 413 as it does;
  *      - fewer than `server.min_body_rate` bytes per second over each
  *        `server.socket_timeout` window (nothing at all included) -> 408;
- *      - all bodies being received, or kept in memory by requests not yet
- *        over (queued for a slot, or being handled), may hold at most
+ *      - all bodies being received, or kept by requests not yet over
+ *        (queued for a slot, or being handled; in memory, or an upload's
+ *        temporary files), may hold at most
  *        `server.max_buffered_body_size` bytes; the one that would pass it
  *        -> 503 with Retry-After. (Counting only those being received let
  *        bodies pile up in the queue while every slot was busy: 40 of 10 MiB
@@ -146,7 +147,7 @@ class BodyReceiver implements Watched {
   private readonly chunks: Buffer[] = [];
   private size = 0;
   private finished = false;
-  /** What of this body stays counted in `buffered` once received: the bytes its request keeps in memory. */
+  /** What of this body stays counted in `buffered` once received, until its request is over. */
   private held = 0;
   private over = false;
 
@@ -188,7 +189,7 @@ class BodyReceiver implements Watched {
     buffered += chunk.length;
     if (this.size > this.limit) return this.finish(tooLarge(this.limit, this.form));
     if (buffered > this.settings['server.max_buffered_body_size']) {
-      return this.finish(new HTTPError(503, 'Server busy: the request bodies in memory are at their limit. Try again shortly.', { 'Retry-After': '1' }));
+      return this.finish(new HTTPError(503, 'Server busy: the request bodies held are at their limit. Try again shortly.', { 'Retry-After': '1' }));
     }
     if (this.upload) this.upload.write(chunk);
     else this.chunks.push(chunk);
@@ -208,7 +209,7 @@ class BodyReceiver implements Watched {
     this.finish(new HTTPError(400, 'The client closed the connection while sending the body'));
   }
 
-  /** The request is over (answered, or its client gone): what it kept in memory is free (releaseBody). */
+  /** The request is over (answered, or its client gone): what it kept is free (releaseBody). */
   requestOver(): void {
     this.over = true;
     buffered -= this.held;
@@ -219,8 +220,8 @@ class BodyReceiver implements Watched {
     if (this.finished) return;
     this.finished = true;
     watched.remove(this);
-    // An upload's files past multipart_memory_size are on disk: only the rest stays counted.
-    this.held = err || this.over ? 0 : parts && parts.temporary.length > 0 ? this.size - bytesOnDisk(parts) : this.size;
+    // Kept whole, in memory or (an upload's larger files) on disk, until the request is over.
+    this.held = err || this.over ? 0 : this.size;
     buffered -= this.size - this.held;
     const { req } = this;
     if (err) {
@@ -230,14 +231,6 @@ class BodyReceiver implements Watched {
     keep(req, err ?? parts ?? (this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size)));
     this.done();
   }
-}
-
-function bytesOnDisk(parts: Multipart): number {
-  let bytes = 0;
-  for (const name in parts.files) {
-    for (const file of [parts.files[name]!].flat()) if (file.path !== undefined) bytes += file.size;
-  }
-  return bytes;
 }
 
 /**
