@@ -73,6 +73,7 @@ export const SPEC = {
   'log.error_file': { scope: 'global', type: 'path', default: '' },
   'request.show_tracebacks': { scope: 'path', type: 'bool', default: true },
   'request.show_mismatched_params': { scope: 'path', type: 'bool', default: true },
+  'response.timeout': { scope: 'path', type: 'seconds', default: 300, min: 0 },
   'tools.trailing_slash.on': { scope: 'path', type: 'bool', default: true },
   'tools.trailing_slash.missing': { scope: 'path', type: 'bool', default: true },
   'tools.trailing_slash.extra': { scope: 'path', type: 'bool', default: false },

@@ -34,6 +34,8 @@ export class Exchange {
   plan: Plan = NO_TOOLS;
   /** The Content-Length sent, for the access log (undefined when streamed). */
   sentLength: string | undefined = undefined;
+  /** The server answered for it (response.timeout ran out): what the pipeline does later is dropped. */
+  abandoned = false;
 
   constructor(
     readonly host: Host,

@@ -89,7 +89,8 @@ function endWith(ex: Exchange, payload: Buffer | string | undefined): void {
 
 export function send(ex: Exchange, body: unknown): void {
   const { host, request, response, res } = ex;
-  if (res.destroyed) return;
+  // A response the server already gave for it (response.timeout) is not followed by the handler's, late.
+  if (res.destroyed || (ex.abandoned && res.headersSent)) return;
   if (typeof body === 'string' && sentAsPage(ex, body)) return;
   const headers = headerObject(response);
   const cookies = response.setCookies;
@@ -217,6 +218,11 @@ async function* toBytes(items: Iterable<unknown> | AsyncIterable<unknown>, conte
 /** The one place where errors become responses. */
 export function fail(ex: Exchange, err: unknown): void {
   const { host, request, res } = ex;
+  if (ex.abandoned && res.headersSent) {
+    // Answered already when its time ran out; the connection goes on serving others, untouched.
+    if (!(err instanceof HTTPError)) host.log.error(`${request.method} ${request.path}: failed after response.timeout: ${describeError(err)}`);
+    return;
+  }
   if (res.destroyed) {
     // The client is gone. Only a fault of the app is worth a line; a client's own (an aborted body) is not.
     if (!(err instanceof HTTPError)) host.log.error(`${request.method} ${request.path}: failed after the client left: ${describeError(err)}`);

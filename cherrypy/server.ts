@@ -34,6 +34,8 @@
 import { createServer, STATUS_CODES, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { endRequest, handleRequest, type Route } from './pipeline.ts';
+import { fail } from './respond.ts';
+import { HTTPError } from './errors.ts';
 import type { Exchange, Host } from './exchange.ts';
 import { announcesBody, announcesTooMuch, receiveBody, releaseBody, takesBody } from './body.ts';
 import { isClosing, lingeringClose, markClosing } from './linger.ts';
@@ -73,6 +75,8 @@ interface Job {
   done: boolean;
   /** It came with a body (body.ts receives it, and counts it until the request is over). */
   withBody: boolean;
+  /** Runs out at the path's response.timeout, if the response has not begun by then. */
+  deadline: NodeJS.Timeout | undefined;
 }
 
 export class Server implements Host {
@@ -142,7 +146,7 @@ export class Server implements Host {
   }
 
   private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    const job: Job = { req, res, siblings: undefined, place: -1, started: false, released: false, done: false, withBody: false };
+    const job: Job = { req, res, siblings: undefined, place: -1, started: false, released: false, done: false, withBody: false, deadline: undefined };
     const socket = req.socket as PeerSocket;
     if (isClosing(socket)) {
       // Bytes that followed a request the connection is closing after: possibly a smuggled request. Never handled.
@@ -202,6 +206,21 @@ export class Server implements Host {
     this.track(job);
     (res as JobResponse)[JOB] = job;
     res.on('close', () => this.finish(job));
+    const seconds = job.exchange.request.config['response.timeout'];
+    if (seconds > 0 && !res.headersSent) job.deadline = setTimeout(() => this.timedOut(job, seconds), seconds * 1000).unref();
+  }
+
+  /**
+   * The handler (or a tool) has not begun the response within response.timeout:
+   * answer 503 for it, so that its slot and its client are not held for good
+   * (a database that never answers). What it does later is dropped (Exchange.abandoned).
+   */
+  private timedOut(job: Job, seconds: number): void {
+    const ex = job.exchange!;
+    if (job.done || job.res.headersSent) return;
+    this.log.error(`${ex.request.method} ${ex.request.path}: no response within response.timeout (${seconds} s); answered 503`);
+    ex.abandoned = true;
+    fail(ex, new HTTPError(503, `No response within ${seconds} s`));
   }
 
   /**
@@ -221,6 +240,7 @@ export class Server implements Host {
   private finish(job: Job): void {
     if (job.done) return;
     job.done = true;
+    if (job.deadline) clearTimeout(job.deadline);
     if (job.started && !job.released) this.active--;
     job.siblings?.remove(job);
     if (job.withBody) releaseBody(job.req);

@@ -238,6 +238,70 @@ describe('server: limits and timeouts', () => {
   });
 });
 
+/** Handlers that answer late, or never: a backend that hangs. */
+class Late {
+  @cherrypy.expose
+  async never() { await new Promise(() => {}); }
+
+  @cherrypy.expose
+  async late(ms: string) {
+    await sleep(Number(ms));
+    return 'late';
+  }
+
+  @cherrypy.expose
+  async lateFailure(ms: string) {
+    await sleep(Number(ms));
+    throw new Error('the backend gave up');
+  }
+
+  @cherrypy.expose
+  async patient(ms: string) {
+    await sleep(Number(ms));
+    return 'worth the wait';
+  }
+
+  @cherrypy.expose
+  healthcheck() { return 'ok'; }
+}
+
+describe('server: response.timeout', () => {
+  let site: TestServer;
+  before(async () => {
+    site = await serve(new Late(), '/', { '/patient': { 'response.timeout': 0 } }, {
+      defaults: true, global: { 'server.thread_pool': 1, 'response.timeout': 0.2 },
+    });
+  });
+  after(() => site.close());
+
+  it('answers 503 for a handler that never responds, logs it, and gives its slot back', async () => {
+    const res = await site.get('/never');
+    expect(res.status).to.equal(503);
+    expect(res.body).to.contain('No response within 0.2 s');
+    expect(site.logs.errors.join('\n')).to.contain('GET /never: no response within response.timeout (0.2 s); answered 503');
+    expect((await site.get('/healthcheck')).body).to.equal('ok'); // the only slot is free again
+  });
+
+  it('drops what the handler returns or throws later, and its connection goes on serving', async () => {
+    const s = await openSocket(site.port);
+    try {
+      expect(await ask(s, 'GET /late/400 HTTP/1.1\r\nHost: x\r\n\r\n')).to.match(/^HTTP\/1\.1 503 /);
+      expect(await ask(s, 'GET /lateFailure/300 HTTP/1.1\r\nHost: x\r\n\r\n')).to.match(/^HTTP\/1\.1 503 /);
+      await sleep(500); // both handlers have finished by now
+      expect(await ask(s, 'GET /healthcheck HTTP/1.1\r\nHost: x\r\n\r\n')).to.match(/^HTTP\/1\.1 200 [\s\S]*ok$/);
+    } finally {
+      s.destroy();
+    }
+    const errors = site.logs.errors.join('\n');
+    expect(errors).to.contain('GET /lateFailure/300: failed after response.timeout: Error: the backend gave up');
+    expect(errors).not.to.contain('after the response began');
+  });
+
+  it('is off where response.timeout is 0', async () => {
+    expect((await site.get('/patient/400')).body).to.equal('worth the wait');
+  });
+});
+
 describe('server: hostile and malformed requests never take it down', () => {
   let site: TestServer;
   before(async () => { site = await serve(new Slow(), '/', undefined, { defaults: true }); });
