@@ -17,6 +17,8 @@
  *
  * Limits: `socket_timeout` is the idle keep-alive time and the time allowed
  * for the headers (408 past it); `request_timeout` bounds the whole request;
+ * a path's `response.timeout` bounds the wait for its response to begin (503
+ * past it, and the slot back: a handler stuck on a dead backend holds none);
  * `max_request_header_size` -> 431; the body limits live in body.ts. Malformed
  * requests never reach the app: they get a 400 (431, 408, 505) and one line in
  * the error log, and the connection is closed the way nginx closes it (the
