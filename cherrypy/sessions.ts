@@ -262,6 +262,8 @@ export class Session {
   private regeneratedFrom: string | undefined = undefined;
   /** Saved at the end of its request already (finish()). */
   private finished = false;
+  /** The app was given the id (`cherrypy.session.id`): it may rely on it, so the session is kept even empty. */
+  private idGiven = false;
 
   constructor(
     readonly storage: SessionStorage,
@@ -346,9 +348,15 @@ export class Session {
     return stored;
   }
 
-  /** False for a session this request started and left empty: it is never stored, and gets no cookie. */
+  /** The id, for the app (`cherrypy.session.id`): a new session whose id was given out is kept. */
+  giveId(): string {
+    this.idGiven = true;
+    return this.id;
+  }
+
+  /** False for a session this request started and left empty (its id never read): it is never stored, and gets no cookie. */
   get worthKeeping(): boolean {
-    if (!this.isNew || this.deleted) return true;
+    if (!this.isNew || this.deleted || this.idGiven) return true;
     for (const _ in this.data) return true;
     return false;
   }
@@ -421,7 +429,7 @@ function current(): Session {
  * tools.sessions.on for its path), as `cherrypy.request` stands for the request.
  */
 class CurrentSession {
-  get id(): string { return current().id; }
+  get id(): string { return current().giveId(); }
   get isNew(): boolean { return current().isNew; }
   get deleted(): boolean { return current().deleted; }
   get locked(): boolean { return current().locked; }

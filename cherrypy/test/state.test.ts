@@ -60,6 +60,9 @@ class Shop {
   }
 
   @cherrypy.expose
+  peek() { return cherrypy.session.get('user') ?? 'stranger'; }
+
+  @cherrypy.expose
   show() { return { id: cherrypy.session.id, keys: cherrypy.session.keys().sort(), user: cherrypy.session.get('user') ?? null }; }
 
   @cherrypy.expose
@@ -210,13 +213,20 @@ describe('state: sessions in RAM', () => {
   });
 
   it('stores nothing and sends no cookie until something is set: a client without one costs nothing', async () => {
-    const res = await site.get('/show'); // reads the session, sets nothing
-    expect(res.status).to.equal(200);
+    const res = await site.get('/peek'); // reads the session, sets nothing
+    expect(res.body).to.equal('"stranger"');
     expect(sessionCookie(res)).to.equal(undefined);
     const offered = 'f'.repeat(40); // an id the server never issued, or one that expired
-    const stale = await site.get('/show', { Cookie: `session_id=${offered}` });
+    const stale = await site.get('/peek', { Cookie: `session_id=${offered}` });
     expect(sessionCookie(stale)).to.equal(undefined);
     expect(idOf(await site.get('/count', { Cookie: `session_id=${offered}` }))).to.match(/^[0-9a-f]{40}$/).and.not.equal(offered);
+  });
+
+  it('keeps a new session whose id the handler read, empty as it is: the app may rely on that id', async () => {
+    const first = await site.get('/show');
+    const { id } = JSON.parse(first.body) as { id: string };
+    expect(idOf(first)).to.equal(id);
+    expect(JSON.parse((await site.get('/show', { Cookie: `session_id=${id}` })).body).id).to.equal(id);
   });
 });
 
@@ -297,7 +307,7 @@ describe('state: sessions in your own storage', () => {
     const site = await serve(new Shop(), '/', {
       '/': { 'tools.sessions.on': true, 'tools.sessions.storage_class': storage, 'tools.json_out.on': true },
     } as cherrypy.AppConfig, { defaults: true, global: { 'tools.trailing_slash.on': false } });
-    for (let i = 0; i < 20; i++) expect(sessionCookie(await site.get('/show'))).to.equal(undefined); // a crawler, say
+    for (let i = 0; i < 20; i++) expect(sessionCookie(await site.get('/peek'))).to.equal(undefined); // a crawler, say
     expect(storage.rows.size).to.equal(0);
     expect(idOf(await site.get('/count'))).to.match(/^[0-9a-f]{40}$/);
     expect(storage.rows.size).to.equal(1);
@@ -354,7 +364,7 @@ describe('state: sessions in files, with early locking', () => {
 
   it('writes no file for a new session that holds nothing, and releases the lock taken for it', async () => {
     const before = readdirSync(dir).sort();
-    expect(sessionCookie(await site.get('/show'))).to.equal(undefined);
+    expect(sessionCookie(await site.get('/peek'))).to.equal(undefined);
     expect(readdirSync(dir).sort()).to.deep.equal(before); // no session file, no .lock left behind
   });
 
