@@ -103,6 +103,7 @@ export const SPEC = {
   'tools.proxy.local': { scope: 'path', type: 'string', default: 'X-Forwarded-Host' },
   'tools.proxy.remote': { scope: 'path', type: 'string', default: 'X-Forwarded-For' },
   'tools.proxy.scheme': { scope: 'path', type: 'string', default: 'X-Forwarded-Proto' },
+  'tools.proxy.hops': { scope: 'path', type: 'int', default: 1, min: 1 },
 } as const satisfies Record<string, KeySpec>;
 
 type TypeOf<T extends Tag> =

@@ -12,6 +12,9 @@ class App {
   }
 
   @cherrypy.expose
+  behindTwo() { return this.whoami(); }
+
+  @cherrypy.expose
   go() { throw new cherrypy.HTTPRedirect('/whoami'); }
 
   @cherrypy.expose
@@ -32,6 +35,7 @@ describe('tools', () => {
   before(async () => {
     site = await serve(new App(), '/', {
       '/whoami': { 'tools.proxy.on': true },
+      '/behindTwo': { 'tools.proxy.on': true, 'tools.proxy.hops': 2 },
       '/go': { 'tools.allow.on': true, 'tools.allow.methods': ['GET'] },
       '/big': { 'tools.gzip.on': true },
       '/bigstream': { 'tools.gzip.on': true },
@@ -42,9 +46,15 @@ describe('tools', () => {
   after(() => site.close());
 
   it('proxy: takes the client address, host and scheme from X-Forwarded-*', async () => {
-    const res = await site.get('/whoami', { 'X-Forwarded-For': '203.0.113.7, 10.0.0.1', 'X-Forwarded-Host': 'public.example', 'X-Forwarded-Proto': 'https' });
+    const res = await site.get('/whoami', { 'X-Forwarded-For': '203.0.113.7', 'X-Forwarded-Host': 'public.example', 'X-Forwarded-Proto': 'https' });
     expect(res.body).to.equal('203.0.113.7 https://public.example https');
     expect(site.logs.access.at(-1)).to.match(/^203\.0\.113\.7 - - /);
+    // What the client sent itself stays at the left, whatever it claims: the proxy's entry is the last.
+    const forged = await site.get('/whoami', { 'X-Forwarded-For': '6.6.6.6, 203.0.113.7', 'X-Forwarded-Proto': 'http, https' });
+    expect(forged.body).to.equal(`203.0.113.7 https://127.0.0.1:${site.port} https`);
+    // Two proxies you trust (a CDN, then the balancer): the client is the second entry from the right.
+    const chained = await site.get('/behindTwo', { 'X-Forwarded-For': '6.6.6.6, 203.0.113.7, 10.0.0.1' });
+    expect(chained.body).to.match(/^203\.0\.113\.7 /);
     const plain = await site.get('/whoami', { 'X-Forwarded-Ssl': 'on' });
     expect(plain.body).to.equal(`127.0.0.1 https://127.0.0.1:${site.port} https`);
   });
