@@ -274,8 +274,6 @@ export class Session {
     release: (() => Promise<void>) | undefined,
     /** How long the session lives after this request, in ms (tools.sessions.timeout). */
     private readonly lifetimeMs: number,
-    /** Called when the id changes or the session is deleted, so the cookie follows (tools/sessions.ts). */
-    private readonly onIdChange: (session: Session) => void,
   ) {
     this.id = id;
     this.data = data;
@@ -305,7 +303,6 @@ export class Session {
     }
     this.deleted = true;
     this.data = {};
-    this.onIdChange(this);
   }
 
   keys(): string[] {
@@ -316,7 +313,6 @@ export class Session {
   regenerate(): void {
     this.regeneratedFrom ??= this.id;
     this.id = newSessionId();
-    this.onIdChange(this);
   }
 
   /** explicit locking: take the session's lock and reload what is stored now (this request's changes kept). */

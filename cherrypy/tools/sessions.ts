@@ -10,9 +10,9 @@
  *   clean_freq (5)       minutes between removals of expired sessions
  *
  * before_handler (priority 40, before the handler and the tools that need the
- * session): load the session named by the cookie, or start a new one, and set
- * the cookie (refreshed with every response, so it lives as long as the
- * session). before_finalize (priority 90): save it. If the request failed, it
+ * session): load the session named by the cookie, or start a new one.
+ * before_finalize (priority 90): save it and set its cookie (refreshed with
+ * every response, so it lives as long as the session). If the request failed, it
  * is saved before the error response goes out (after_error_response), so a
  * login's session survives its redirect; if the client left first, at
  * on_end_request, so a lock is never kept. With a storage that answers at
@@ -105,54 +105,52 @@ function setCookie(response: Response, session: Session, setup: Setup): void {
   else response.cookie.setLine(setup.cookieKey, setup.cookieStart + session.id + setup.cookieEnd);
 }
 
-function attach(setup: Setup, request: Request, response: Response, id: string, data: SessionData, isNew: boolean, release?: () => Promise<void>): void {
-  // A new session's cookie waits for finish(): it is sent only if the session is kept.
-  const session = new Session(setup.storage, id, data, isNew, setup.locking, release, setup.lifetimeMs,
-    (changed) => !changed.isNew || changed.deleted ? setCookie(response, changed, setup) : undefined);
-  request.session = session;
-  if (!isNew) setCookie(response, session, setup);
+function attach(setup: Setup, request: Request, id: string, data: SessionData, isNew: boolean, release?: () => Promise<void>): void {
+  request.session = new Session(setup.storage, id, data, isNew, setup.locking, release, setup.lifetimeMs);
 }
 
 const alive = (stored: { expires: number } | undefined): stored is { data: SessionData; expires: number } => stored !== undefined && stored.expires > Date.now();
 
 /** The stored session if it is still alive, else a new one under a new id (never the id the client offered). */
-function adopt(setup: Setup, request: Request, response: Response, id: string | undefined, stored: { data: SessionData; expires: number } | undefined): void {
-  if (id !== undefined && alive(stored)) attach(setup, request, response, id, stored.data, false); // the storage's copy (SessionStorage.load)
-  else attach(setup, request, response, newSessionId(), {}, true);
+function adopt(setup: Setup, request: Request, id: string | undefined, stored: { data: SessionData; expires: number } | undefined): void {
+  if (id !== undefined && alive(stored)) attach(setup, request, id, stored.data, false); // the storage's copy (SessionStorage.load)
+  else attach(setup, request, newSessionId(), {}, true);
 }
 
-function load(args: SessionArgs, request: Request, response: Response): Promise<void> | undefined {
+function load(args: SessionArgs, request: Request): Promise<void> | undefined {
   const setup = setupFor(args);
   const sent = request.cookieNamed(setup.name);
   const id = sent !== undefined && (setup.acceptsAnyId || isSessionId(sent)) ? sent : undefined;
-  if (setup.locking === 'early') return loadLocked(setup, request, response, id);
+  if (setup.locking === 'early') return loadLocked(setup, request, id);
   const stored = id === undefined ? undefined : setup.storage.load(id);
-  if (isThenable(stored)) return Promise.resolve(stored).then((found) => adopt(setup, request, response, id, found));
-  adopt(setup, request, response, id, stored);
+  if (isThenable(stored)) return Promise.resolve(stored).then((found) => adopt(setup, request, id, found));
+  adopt(setup, request, id, stored);
   return undefined;
 }
 
 /** locking = 'early': the session's lock is taken before it is read, and held until it is saved. */
-async function loadLocked(setup: Setup, request: Request, response: Response, id: string | undefined): Promise<void> {
+async function loadLocked(setup: Setup, request: Request, id: string | undefined): Promise<void> {
   if (id !== undefined) {
     const release = await setup.storage.lock(id);
     const stored = await setup.storage.load(id);
-    if (alive(stored)) return attach(setup, request, response, id, stored.data, false, release);
+    if (alive(stored)) return attach(setup, request, id, stored.data, false, release);
     await release();
   }
   const fresh = newSessionId();
-  attach(setup, request, response, fresh, {}, true, await setup.storage.lock(fresh));
+  attach(setup, request, fresh, {}, true, await setup.storage.lock(fresh));
 }
 
 /**
  * Saved with every request, so that its expiry slides as the cookie's does;
- * once, by whichever hook comes first. A new session gets its cookie here, if
- * it is kept (Session.finish): a client that was given nothing is sent nothing.
+ * once, by whichever hook comes first. The cookie is set here too, from what
+ * the session ends up as (its id after regenerate(), a removal after
+ * delete()), and only for a session that is kept (Session.finish): a client
+ * that was given nothing is sent nothing.
  */
 function finish(args: SessionArgs, request: Request, response: Response): Promise<void> | undefined {
   const session = request.session;
   if (!session) return undefined;
-  if (session.isNew && !session.deleted && session.worthKeeping) setCookie(response, session, setupFor(args));
+  if (session.worthKeeping) setCookie(response, session, setupFor(args));
   return session.finish();
 }
 
@@ -173,7 +171,7 @@ function checkStorage(value: unknown): string | undefined {
   return `'ram', 'file' or a SessionStorage (an object with ${STORAGE_METHODS.join(', ')}; set it in code)`;
 }
 
-export const sessions = new Tool<SessionArgs>('before_handler', (args, { request, response }) => load(args, request, response), {
+export const sessions = new Tool<SessionArgs>('before_handler', (args, { request }) => load(args, request), {
   priority: 40, args: defaults, context: false,
   checks: {
     name: checkName,
