@@ -68,13 +68,10 @@ export function announcesBody(req: IncomingMessage): boolean {
 const URLENCODED = 'application/x-www-form-urlencoded';
 const AMPERSAND = 0x26;
 
-/** A urlencoded form has a limit of its own, when it is the smaller one. */
-function hasFormLimit(type: string, settings: Settings): boolean {
-  return type === URLENCODED && settings['server.urlencoded_max_size'] < settings['server.max_request_body_size'];
-}
-
-function sizeLimit(form: boolean, settings: Settings): number {
-  return form ? settings['server.urlencoded_max_size'] : settings['server.max_request_body_size'];
+/** The most bytes a body of this media type may have: a urlencoded form has a smaller limit of its own. */
+function sizeLimit(type: string, settings: Settings): number {
+  const most = settings['server.max_request_body_size'];
+  return type === URLENCODED ? Math.min(most, settings['server.urlencoded_max_size']) : most;
 }
 
 function announcedOver(req: IncomingMessage, limit: number): boolean {
@@ -84,12 +81,12 @@ function announcedOver(req: IncomingMessage, limit: number): boolean {
 
 /** True when `req` announces a body over its limit: it will be answered 413 without a byte of it read. */
 export function announcesTooMuch(req: IncomingMessage, settings: Settings): boolean {
-  return announcedOver(req, sizeLimit(hasFormLimit(mediaType(req), settings), settings));
+  return announcedOver(req, sizeLimit(mediaType(req), settings));
 }
 
-/** The 413 for a body over `limit` bytes (`form`: the limit is server.urlencoded_max_size). */
-function tooLarge(limit: number, form: boolean): HTTPError {
-  return new HTTPError(413, form ? `The form exceeds server.urlencoded_max_size (${limit} bytes)`
+/** The 413 for a body over `limit` bytes, naming the form's own limit when that was the one. */
+function tooLarge(limit: number, settings: Settings): HTTPError {
+  return new HTTPError(413, limit < settings['server.max_request_body_size'] ? `The form exceeds server.urlencoded_max_size (${limit} bytes)`
     : `The request body exceeds the maximum allowed size (${limit} bytes)`);
 }
 
@@ -112,10 +109,9 @@ let buffered = 0;
  */
 export function receiveBody(req: IncomingMessage, res: ServerResponse, settings: Settings, done: () => void): void {
   const type = mediaType(req);
-  const form = hasFormLimit(type, settings);
-  const limit = sizeLimit(form, settings);
+  const limit = sizeLimit(type, settings);
   if (announcedOver(req, limit)) {
-    keep(req, tooLarge(limit, form));
+    keep(req, tooLarge(limit, settings));
     return done();
   }
   let upload: MultipartReceiver | undefined;
@@ -127,7 +123,7 @@ export function receiveBody(req: IncomingMessage, res: ServerResponse, settings:
       return done();
     }
   }
-  new BodyReceiver(req, res, settings, limit, form, upload, done);
+  new BodyReceiver(req, res, settings, limit, upload, done);
 }
 
 /** Called by the server once a request that came with a body is over: its bytes no longer count against the limit. */
@@ -156,7 +152,6 @@ class BodyReceiver implements Watched {
     private readonly res: ServerResponse,
     private readonly settings: Settings,
     private readonly limit: number,
-    private readonly form: boolean,
     private readonly upload: MultipartReceiver | undefined,
     private readonly done: () => void,
   ) {
@@ -187,7 +182,7 @@ class BodyReceiver implements Watched {
     if (this.finished) return;
     this.size += chunk.length;
     buffered += chunk.length;
-    if (this.size > this.limit) return this.finish(tooLarge(this.limit, this.form));
+    if (this.size > this.limit) return this.finish(tooLarge(this.limit, this.settings));
     if (buffered > this.settings['server.max_buffered_body_size']) {
       return this.finish(new HTTPError(503, 'Server busy: the request bodies held are at their limit. Try again shortly.', { 'Retry-After': '1' }));
     }
