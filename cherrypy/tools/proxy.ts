@@ -11,12 +11,11 @@
  * (1 by default). CherryPy reads the leftmost, which the client chooses.
  */
 import { Tool } from '../hooks.ts';
-import type { Request } from '../request.ts';
+import { rawHeaderValues, type Request } from '../request.ts';
 
-/** The entry of list header `name` that the `hops`-th proxy from the server added (the leftmost if there are fewer). */
+/** The entry of list header `name`, over all its lines, that the `hops`-th proxy from the server added (the leftmost if there are fewer). */
 function trustedValue(request: Request, name: string, hops: number): string | undefined {
-  const value = request.headers[name.toLowerCase()];
-  const entries = (Array.isArray(value) ? value.join(',') : value)?.split(',');
+  const entries = rawHeaderValues(request.raw, name.toLowerCase())?.join(',').split(',');
   if (entries === undefined) return undefined;
   return entries[Math.max(0, entries.length - hops)]!.trim() || undefined;
 }
