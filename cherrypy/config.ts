@@ -53,6 +53,7 @@ export const SPEC = {
   'server.socket_port': { scope: 'global', type: 'port', default: 8080 },
   'server.thread_pool': { scope: 'global', type: 'int', default: 10, min: 1 },
   'server.accepted_queue_size': { scope: 'global', type: 'int', default: 1000, min: 0 },
+  'server.max_connections': { scope: 'global', type: 'int', default: 10_000, min: 1 },
   'server.socket_queue_size': { scope: 'global', type: 'int', default: 511, min: 1 },
   'server.socket_timeout': { scope: 'global', type: 'seconds', default: 10, min: 0.05 },
   'server.request_timeout': { scope: 'global', type: 'seconds', default: 300, min: 0.05 },

@@ -19,7 +19,8 @@
  * for the headers (408 past it); `request_timeout` bounds the whole request;
  * a path's `response.timeout` bounds the wait for its response to begin (503
  * past it, and the slot back: a handler stuck on a dead backend holds none);
- * `max_request_header_size` -> 431; the body limits live in body.ts. Malformed
+ * `max_request_header_size` -> 431; `max_connections` bounds the connections
+ * open at once (connections.ts); the body limits live in body.ts. Malformed
  * requests never reach the app: they get a 400 (431, 408, 505) and one line in
  * the error log, and the connection is closed the way nginx closes it (the
  * answer, a half-close, what the client still sends read and dropped for a
@@ -42,15 +43,15 @@ import type { Exchange, Host } from './exchange.ts';
 import { announcesBody, announcesTooMuch, receiveBody, releaseBody, takesBody } from './body.ts';
 import { isClosing, lingeringClose, markClosing } from './linger.ts';
 import type { Log } from './log.ts';
-import { ConnectionFields } from './accesslog.ts';
 import type { Tree } from './app.ts';
 import type { Settings } from './config.ts';
 import { isNamed, rawHeader } from './request.ts';
-import { Roster } from './roster.ts';
+import type { Roster } from './roster.ts';
+import { Connections, isIdle, type Connection } from './connections.ts';
 
-/** The connection's peer address, and what its access-log lines repeat, encoded once (accesslog.ts). */
-const PEER = Symbol('peer');
-type PeerSocket = Socket & { [PEER]?: ConnectionFields; _httpMessage?: ServerResponse | null };
+/** The server's record of the connection (connections.ts), kept on its socket too: the access log needs it for every request. */
+const CONNECTION = Symbol('connection');
+type PeerSocket = Socket & { [CONNECTION]?: Connection<Job>; _httpMessage?: ServerResponse | null };
 /** A started request whose response did not end at once, kept on its response (see release). */
 const JOB = Symbol('job');
 type JobResponse = ServerResponse & { [JOB]?: Job };
@@ -91,14 +92,15 @@ export class Server implements Host {
   private readonly queue: Job[] = [];
   private queueHead = 0;
   private starting = false;
-  /** Open sockets and their requests not yet finished (started or queued). */
-  private readonly sockets = new Map<Socket, Roster<Job>>();
+  /** Open connections and their requests not yet finished (started or queued); at most `max_connections`. */
+  private readonly connections: Connections<Job>;
   private readonly poolSize: number;
   private readonly queueLimit: number;
 
   constructor(readonly tree: Tree, readonly settings: Settings, readonly log: Log) {
     this.poolSize = settings['server.thread_pool'];
     this.queueLimit = settings['server.accepted_queue_size'];
+    this.connections = new Connections(settings['server.max_connections'], log);
     const socketMs = Math.round(settings['server.socket_timeout'] * 1000);
     const requestMs = Math.max(socketMs, Math.round(settings['server.request_timeout'] * 1000));
     this.http = createServer({
@@ -111,16 +113,16 @@ export class Server implements Host {
       connectionsCheckingInterval: Math.min(1000, Math.max(25, Math.round(socketMs / 4))),
     }, this.onRequest);
     this.http.on('connection', (socket: Socket) => {
-      const jobs = new Roster<Job>();
-      this.sockets.set(socket, jobs);
-      // The peer's address, read once: the access log needs it for every
-      // request, and a socket that closed early no longer knows it.
-      (socket as PeerSocket)[PEER] = new ConnectionFields(socket.remoteAddress ?? '-');
+      // Past max_connections, idle ones are closed to make room, or else this one (connections.ts).
+      const connection = this.connections.add(socket);
+      if (!connection) return;
+      // The peer's address is read once, with the connection: a socket that closed early no longer knows it.
+      (socket as PeerSocket)[CONNECTION] = connection;
       // Pipelined responses still waiting their turn get no 'close' of their
       // own when the client goes away: finish them here, or their slots leak.
       socket.once('close', () => {
-        this.sockets.delete(socket);
-        jobs.forEachRemovable((job) => this.finish(job));
+        this.connections.delete(socket);
+        connection.jobs.forEachRemovable((job) => this.finish(job));
       });
     });
     // `Expect: 100-continue`: a client that waits before sending its body is told at once when
@@ -158,7 +160,7 @@ export class Server implements Host {
     if (req.httpVersionMajor !== 1) {
       // HTTP/0.9 (a request line without a version) is malformed; 2.0 and up are another protocol.
       const status = req.httpVersionMajor === 0 ? 400 : 505;
-      this.log.error(`${socket[PEER]?.address ?? '-'} ${status}: HTTP/${req.httpVersion} is not spoken here`);
+      this.log.error(`${socket[CONNECTION]?.fields.address ?? '-'} ${status}: HTTP/${req.httpVersion} is not spoken here`);
       this.track(job);
       return lingeringClose(socket, plainResponse(status, 'Only HTTP/1.0 and HTTP/1.1 are spoken here.\n'));
     }
@@ -192,7 +194,7 @@ export class Server implements Host {
   /** Records an unfinished request with its connection (see the 'connection' handler). */
   private track(job: Job): void {
     if (job.siblings) return;
-    job.siblings = this.sockets.get(job.req.socket);
+    job.siblings = this.connections.get(job.req.socket)?.jobs;
     job.siblings?.add(job);
   }
 
@@ -298,9 +300,9 @@ export class Server implements Host {
   private onClientError(err: NodeJS.ErrnoException, socket: PeerSocket): void {
     if (err.code === 'ECONNRESET' || err.code === 'EPIPE' || !socket.writable) return void socket.destroy();
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-    this.log.error(`${socket[PEER]?.address ?? socket.remoteAddress ?? '-'} ${status}: ${err.code ?? ''} ${err.message}`.replace(/\s+/g, ' ').slice(0, 300));
+    this.log.error(`${socket[CONNECTION]?.fields.address ?? socket.remoteAddress ?? '-'} ${status}: ${err.code ?? ''} ${err.message}`.replace(/\s+/g, ' ').slice(0, 300));
     // A request whose body was still arriving (bad chunked framing) is answered here and never handled.
-    const jobs = this.sockets.get(socket);
+    const jobs = socket[CONNECTION]?.jobs;
     let answerable = !socket._httpMessage;
     if (jobs && jobs.size > 0) {
       answerable = jobs.snapshot().every((job) => !job.started && !job.res.headersSent);
@@ -320,7 +322,9 @@ export class Server implements Host {
       if (name.length === 7) referer ??= isNamed(name, 'referer') ? list[i + 1] : undefined;
       else if (name.length === 10) agent ??= isNamed(name, 'user-agent') ? list[i + 1] : undefined;
     }
-    const peer = (req.socket as PeerSocket)[PEER];
+    const connection = (req.socket as PeerSocket)[CONNECTION];
+    if (connection) this.connections.used(connection);
+    const peer = connection?.fields;
     this.log.request(
       exchange?.request.remoteIpIfUsed || (peer?.addressField ?? '-'), req.method ?? '-', req.url ?? '', req.httpVersion,
       sent ? res.statusCode : '-', exchange ? exchange.sentLength ?? '-' : sent ? REJECT_BODY.length : '-',
@@ -336,9 +340,7 @@ export class Server implements Host {
    */
   private closeIdle(): void {
     this.http.closeIdleConnections();
-    for (const [socket, jobs] of this.sockets) {
-      if (jobs.size === 0 && !(socket as PeerSocket)._httpMessage && socket.writableLength === 0) socket.destroy();
-    }
+    for (const connection of this.connections) if (isIdle(connection)) connection.socket.destroy();
   }
 
   /** Keeps listening and serving, but every response closes its connection (before shutdown, see engine.ts). */
@@ -368,7 +370,7 @@ export class Server implements Host {
       const sweep = setInterval(() => this.closeIdle(), 100);
       const deadline = setTimeout(() => {
         let cut = 0;
-        for (const jobs of this.sockets.values()) {
+        for (const { jobs } of this.connections) {
           for (const { req, started } of jobs.snapshot()) {
             if (!started) continue;
             cut++;
@@ -376,7 +378,7 @@ export class Server implements Host {
           }
         }
         this.http.closeAllConnections();
-        for (const socket of this.sockets.keys()) socket.destroy();
+        for (const { socket } of this.connections) socket.destroy();
         finish(cut === 0);
       }, this.settings['server.shutdown_timeout'] * 1000);
     });

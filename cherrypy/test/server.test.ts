@@ -6,6 +6,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import * as cherrypy from '../index.ts';
 import { serve, until, type TestServer } from '../testing.ts';
+import { Connections, openFileLimit } from '../connections.ts';
+import { Log, memorySink } from '../log.ts';
 
 /** Handlers that wait until the test releases them, to fill the pool on purpose. */
 class Slow {
@@ -33,6 +35,18 @@ function openSocket(port: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1', () => resolve(socket));
     socket.on('error', reject);
+  });
+}
+
+/** Whether the server closes `socket` within `ms`. */
+function closesWithin(socket: Socket, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (socket.destroyed) return resolve(true);
+    const timer = setTimeout(() => resolve(false), ms);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
   });
 }
 
@@ -230,11 +244,63 @@ describe('server: limits and timeouts', () => {
   it('closes idle keep-alive connections after socket_timeout', async () => {
     const s = await openSocket(site.port);
     expect(await ask(s, 'GET /healthcheck HTTP/1.1\r\nHost: x\r\n\r\n')).to.match(/keep-alive/i);
-    const closed = await new Promise<boolean>((resolve) => {
-      s.once('close', () => resolve(true));
-      setTimeout(() => resolve(false), 3000);
-    });
-    expect(closed).to.equal(true);
+    expect(await closesWithin(s, 3000)).to.equal(true);
+  });
+});
+
+describe('server: max_connections', () => {
+  let site: TestServer;
+  const sockets: Socket[] = [];
+  const open = async () => {
+    const s = await openSocket(site.port);
+    sockets.push(s);
+    await sleep(10); // the server has taken it in
+    return s;
+  };
+  beforeEach(() => { Slow.gates = []; });
+  afterEach(async () => {
+    for (const gate of Slow.gates) gate();
+    for (const s of sockets.splice(0)) s.destroy();
+    await site.close();
+  });
+
+  it('makes room for a new client by closing the idle connection unused longest', async () => {
+    site = await serve(new Slow(), '/', undefined, { defaults: true, global: { 'server.max_connections': 4, 'server.socket_timeout': 30 } });
+    const a = await open();
+    const b = await open(); // never sends anything
+    expect(await ask(a, 'GET /healthcheck HTTP/1.1\r\nHost: x\r\n\r\n')).to.match(/^HTTP\/1\.1 200/);
+    const c = await open();
+    const d = await open();
+    // A fifth client: B went unused longest (A answered a request since), so B makes room.
+    expect((await site.get('/healthcheck')).status).to.equal(200);
+    expect(await closesWithin(b, 1000)).to.equal(true);
+    for (const s of [a, c, d]) expect(s.destroyed).to.equal(false);
+    expect(await ask(a, 'GET /healthcheck HTTP/1.1\r\nHost: x\r\n\r\n')).to.match(/^HTTP\/1\.1 200/);
+    expect(site.logs.errors.join('\n')).to.contain('server.max_connections (4) reached: closed 1 idle connection');
+  });
+
+  it('closes a new connection when every open one has a request in progress, and recovers', async () => {
+    site = await serve(new Slow(), '/', undefined, { defaults: true, global: { 'server.max_connections': 2, 'server.socket_timeout': 30 } });
+    const busy = [await open(), await open()];
+    const answers = busy.map((s, i) => ask(s, `GET /wait/w${i} HTTP/1.1\r\nHost: x\r\n\r\n`));
+    await until(() => Slow.gates.length === 2);
+    expect(await site.raw('GET /healthcheck HTTP/1.1\r\nHost: x\r\n\r\n')).to.equal(''); // closed unanswered
+    expect(site.logs.errors.join('\n')).to.contain('server.max_connections (2) reached: refused 1 new one (none was idle)');
+    for (const gate of Slow.gates.splice(0)) gate();
+    for (const answer of answers) expect(await answer).to.match(/^HTTP\/1\.1 200/);
+    // Both are idle now: the next client gets in once the server looks again (100 ms after it found none).
+    await sleep(150);
+    expect((await site.get('/healthcheck')).status).to.equal(200);
+  });
+
+  it('stays below the open-file limit, and says so', () => {
+    const errors: string[] = [];
+    const log = new Log({ access: [], errors: [memorySink(errors)] });
+    expect(new Connections(10_000, log, 1024).limit).to.equal(768);
+    log.flush();
+    expect(errors.join('')).to.contain('server.max_connections 10000 lowered to 768: this process may open only 1024 files');
+    expect(new Connections(100, new Log({ access: [], errors: [] }), 1024).limit).to.equal(100);
+    expect(openFileLimit()).to.be.above(0);
   });
 });
 
