@@ -25,7 +25,7 @@ export interface Host {
   draining: boolean;
   /** Paths resolved before (see Route in pipeline.ts). */
   routes: Map<string, Route>;
-  /** Gives back the slot of `res`'s request while its response still goes out (a file: no handler code runs). */
+  /** Gives back the slot of `res`'s request while its response is streamed (a file, a generator's items). */
   release(res: ServerResponse): void;
 }
 
@@ -36,6 +36,8 @@ export class Exchange {
   sentLength: string | undefined = undefined;
   /** The server answered for it (response.timeout ran out): what the pipeline does later is dropped. */
   abandoned = false;
+  /** Its body is being streamed: the request needs its slot no more (Host.release). */
+  streaming = false;
 
   constructor(
     readonly host: Host,

@@ -167,7 +167,9 @@ export function send(ex: Exchange, body: unknown): void {
   // A stream must end with the length it declared (a file that shrank, a handler's header): node checks it.
   res.strictContentLength = true;
   cutWhenStalled(ex);
-  if (fromDisk) host.release(res);
+  // Sending it runs no handler code, or only a generator's between its items: a stream holds no slot (events, a long export).
+  ex.streaming = true;
+  host.release(res);
   if (gzip) pipeline(stream, gzip, res, (err) => streamEnded(ex, err));
   else pipeline(stream, res, (err) => streamEnded(ex, err));
 }
@@ -178,10 +180,15 @@ function streamEnded({ host, request }: Exchange, err: NodeJS.ErrnoException | n
   }
 }
 
-/** Cuts the connection when the response makes no progress for socket_timeout (a client that stopped reading). */
+/**
+ * Cuts the connection when the client reads nothing of the response for socket_timeout.
+ * A stream with nothing to send meanwhile (events that come seldom) is not cut: the
+ * timer starts again with its next write.
+ */
 function cutWhenStalled({ host, request, res }: Exchange): void {
   const seconds = request.config['server.socket_timeout'];
   res.setTimeout(seconds * 1000, () => {
+    if (res.writableLength === 0) return;
     host.log.error(`${request.method} ${request.path}: the client read nothing for ${seconds} s; connection closed`);
     res.destroy();
   });

@@ -10,10 +10,11 @@
  * pool with idle connections cannot happen here.
  *
  * A request with a body receives it (body.ts) before it asks for a slot, so a
- * slow upload holds none. A response streamed from disk gives its slot back
- * as soon as its headers are sent: sending a file costs the server no handler
- * time. Any response that makes no progress for `socket_timeout` (a client
- * that stopped reading) is cut, so its socket and buffers are freed too.
+ * slow upload holds none. A streamed response (a file, a generator, a
+ * Readable) gives its slot back as soon as its headers are sent: a download or
+ * a stream of events is paced by its client, not by handler time. A response
+ * the client reads nothing of for `socket_timeout` (it stopped reading) is cut,
+ * so its socket and buffers are freed too; a stream with nothing to send is not.
  *
  * Limits: `socket_timeout` is the idle keep-alive time and the time allowed
  * for the headers (408 past it); `request_timeout` bounds the whole request;
@@ -73,7 +74,7 @@ interface Job {
   place: number;
   exchange?: Exchange;
   started: boolean;
-  /** Its slot was given back before the response ended (a file being sent). */
+  /** Its slot was given back before the response ended (a file or a stream being sent). */
   released: boolean;
   done: boolean;
   /** It came with a body (body.ts receives it, and counts it until the request is over). */
@@ -210,6 +211,7 @@ export class Server implements Host {
     this.track(job);
     (res as JobResponse)[JOB] = job;
     res.on('close', () => this.finish(job));
+    if (job.exchange.streaming) this.release(res); // it began streaming before it was tracked
     const seconds = job.exchange.request.config['response.timeout'];
     if (seconds > 0 && !res.headersSent) job.deadline = setTimeout(() => this.timedOut(job, seconds), seconds * 1000).unref();
   }

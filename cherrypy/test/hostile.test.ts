@@ -69,6 +69,16 @@ class App {
   @cherrypy.expose
   upload() { return `got ${cherrypy.request.body?.length ?? 0} bytes`; }
 
+  /** Server-sent events that come slower than socket_timeout: a stream whose source is quiet, not a client that stopped reading. */
+  @cherrypy.expose
+  async *events() {
+    cherrypy.response.headers['Content-Type'] = 'text/event-stream';
+    for (let i = 1; i <= 2; i++) {
+      yield `data: tick ${i}\n\n`;
+      await sleep(800);
+    }
+  }
+
   @cherrypy.expose
   async slow(ms: string) {
     await sleep(Number(ms));
@@ -171,6 +181,15 @@ describe('hostile: clients that stop reading a large response', () => {
       const bytes = await reader.received();
       expect(bytes).to.be.above(0).and.below(24 * 1024 * 1024); // cut part-way, by the server
     }
+  });
+
+  it('do not include streams whose source is quiet: those are kept, and hold no slot', async () => {
+    const streams = Array.from({ length: 3 }, () => site.get('/events')); // three streams, two slots
+    await sleep(300);
+    expect(site.server.load).to.deep.equal({ active: 0, queued: 0 });
+    expect((await site.get('/healthcheck')).status).to.equal(200);
+    for (const res of await Promise.all(streams)) expect(res.body).to.equal('data: tick 1\n\ndata: tick 2\n\n');
+    expect(errorsMatching(site, /events/)).to.deep.equal([]);
   });
 
   it('cut a large in-memory answer the client never reads', async () => {
