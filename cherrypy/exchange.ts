@@ -46,4 +46,9 @@ export class Exchange {
     readonly request: Request,
     public response: Response,
   ) {}
+
+  /** The server's log (a tool's ToolContext has it). */
+  get log(): Log {
+    return this.host.log;
+  }
 }

@@ -37,6 +37,7 @@
 import { inContext, type Request, type Response } from './request.ts';
 import { recordMethodConfig } from './expose.ts';
 import { isThenable } from './awaitable.ts';
+import type { Log } from './log.ts';
 
 export const HOOK_POINTS = [
   'on_start_resource', 'before_request_body', 'before_handler', 'before_finalize',
@@ -44,8 +45,11 @@ export const HOOK_POINTS = [
 ] as const;
 export type HookPoint = (typeof HOOK_POINTS)[number];
 
-/** What a tool's callback gets besides its arguments (also reachable as cherrypy.request / response). */
-export interface ToolContext { request: Request; response: Response }
+/**
+ * What a tool's callback gets besides its arguments: the request and response (also reachable as
+ * cherrypy.request / response), and the server's log, for a line about what the tool did.
+ */
+export interface ToolContext { request: Request; response: Response; log: Log }
 
 export type ToolCallback<A> = (args: A, context: ToolContext) => unknown;
 

@@ -254,6 +254,35 @@ describe('state: RamStorage', () => {
     data.n = 2; // the caller's object changes after the save: the stored session does not
     expect(ram.load('held')!.data).to.deep.equal({ n: 1 });
   });
+
+  it('holds at most maxSessions, dropping the one unused longest, and tells how many it dropped', () => {
+    const ram = new cherrypy.RamStorage(3);
+    const expires = Date.now() + 60_000;
+    for (const id of ['a', 'b', 'c']) ram.save(id, { id }, expires);
+    ram.save('a', { id: 'a', again: true }, expires); // a is the one used last now
+    ram.save('d', { id: 'd' }, expires);
+    expect(ram.load('b')).to.equal(undefined);
+    expect(['a', 'c', 'd'].map((id) => ram.load(id)?.data.id)).to.deep.equal(['a', 'c', 'd']);
+    expect(ram.size).to.equal(3);
+    expect(ram.droppedReport()).to.equal(1);
+    ram.save('e', {}, expires);
+    expect(ram.load('c')).to.equal(undefined);
+    expect(ram.droppedReport()).to.equal(0); // the next report is due in a minute
+  });
+
+  it('keeps at most tools.sessions.max_sessions: new visitors past it drop the session unused longest, with a line in the log', async () => {
+    const site = await serve(new Shop(), '/', {
+      '/': { 'tools.sessions.on': true, 'tools.sessions.max_sessions': 2, 'tools.json_out.on': true },
+    }, { defaults: true, global: { 'tools.trailing_slash.on': false } });
+    const ada = `session_id=${idOf(await site.get('/count'))}`;
+    const bob = `session_id=${idOf(await site.get('/count'))}`;
+    expect(JSON.parse((await site.get('/count', { Cookie: ada })).body)).to.equal('2'); // Ada's is the one used last
+    await site.get('/count'); // a third visitor: Bob's session makes room
+    expect(JSON.parse((await site.get('/count', { Cookie: ada })).body)).to.equal('3');
+    expect(JSON.parse((await site.get('/count', { Cookie: bob })).body)).to.equal('1'); // a new session
+    expect(site.logs.errors.join('\n')).to.contain('tools.sessions.max_sessions (2) reached: dropped 1 session unused longest');
+    await site.close();
+  });
 });
 
 /** A storage as a user writes one for a shared store: every call waits a little, as a network would; load answers with a thenable that is not a native promise. */
@@ -333,6 +362,7 @@ describe('state: sessions in your own storage', () => {
       ['storage_class', 'redis', "'ram', 'file' or a SessionStorage"],
       ['storage_class', { load() {} }, 'an object with load, save, delete, lock, clean'],
       ['name', 'my session', 'a cookie name'],
+      ['max_sessions', 0, 'a whole number, 1 or more'],
     ] as const;
     for (const [key, value, says] of cases) {
       let error: unknown;

@@ -8,6 +8,8 @@
  *   storage_class        'ram' (the default), 'file' (with storage_path), or,
  *                        from code, your own SessionStorage
  *   clean_freq (5)       minutes between removals of expired sessions
+ *   max_sessions (100000) the most sessions RAM storage holds; past it the one
+ *                        unused longest is dropped (sessions.ts RamStorage)
  *
  * before_handler (priority 40, before the handler and the tools that need the
  * session): load the session named by the cookie, or start a new one.
@@ -20,7 +22,7 @@
  * synchronous.
  */
 import { resolve } from 'node:path';
-import { Tool } from '../hooks.ts';
+import { Tool, type ToolContext } from '../hooks.ts';
 import { isThenable } from '../awaitable.ts';
 import { FileStorage, RamStorage, Session, isSessionId, newSessionId, type Locking, type SessionData, type SessionStorage } from '../sessions.ts';
 import { cookieAttributes, cookieKey, isCookieName, type CookieOptions } from '../cookies.ts';
@@ -38,16 +40,19 @@ export interface SessionArgs {
   storage_class: string | SessionStorage;
   storage_path: string;
   clean_freq: number;
+  max_sessions: number;
 }
 
 const defaults: SessionArgs = {
   timeout: 60, name: 'session_id', path: '/', domain: '', secure: false, httponly: true, samesite: 'Lax',
-  locking: 'implicit', storage_class: 'ram', storage_path: '', clean_freq: 5,
+  locking: 'implicit', storage_class: 'ram', storage_path: '', clean_freq: 5, max_sessions: 100_000,
 };
 
 /** What a path's settings come to, worked out once per settings (a hook's args object is the same for every request of its path). */
 interface Setup {
   storage: SessionStorage;
+  /** The storage, when it is RAM: it may drop sessions (max_sessions), which is logged. */
+  ram: RamStorage | undefined;
   locking: Locking;
   lifetimeMs: number;
   name: string;
@@ -60,7 +65,8 @@ interface Setup {
   cookieEnd: string;
 }
 
-const ram = new RamStorage();
+/** RAM storages by max_sessions: one for the whole process unless paths set different bounds. */
+const ramStorages = new Map<number, RamStorage>();
 const fileStorages = new Map<string, FileStorage>();
 /** Storages whose expired sessions are cleaned now and then. */
 const cleaners = new Map<SessionStorage, NodeJS.Timeout>();
@@ -76,7 +82,7 @@ function setupFor(args: SessionArgs): Setup {
   });
   const storage = storageFor(args);
   setup = {
-    storage, acceptsAnyId: storage.acceptsAnyId === true, locking: args.locking as Locking, lifetimeMs: args.timeout * 60_000, name: args.name, cookie,
+    storage, ram: storage instanceof RamStorage ? storage : undefined, acceptsAnyId: storage.acceptsAnyId === true, locking: args.locking as Locking, lifetimeMs: args.timeout * 60_000, name: args.name, cookie,
     cookieKey: cookieKey(args.name, cookie), cookieStart: `${args.name}=`, cookieEnd: cookieAttributes(cookie),
   };
   setups.set(args, setup);
@@ -91,7 +97,10 @@ function storageFor(args: SessionArgs): SessionStorage {
     const dir = resolve(args.storage_path);
     storage = fileStorages.get(dir) ?? new FileStorage(dir);
     fileStorages.set(dir, storage as FileStorage);
-  } else storage = ram;
+  } else {
+    storage = ramStorages.get(args.max_sessions) ?? new RamStorage(args.max_sessions);
+    ramStorages.set(args.max_sessions, storage as RamStorage);
+  }
   if (!cleaners.has(storage) && args.clean_freq > 0) {
     const timer = setInterval(() => void Promise.resolve(storage.clean(Date.now())).catch(() => {}), args.clean_freq * 60_000);
     timer.unref();
@@ -147,11 +156,15 @@ async function loadLocked(setup: Setup, request: Request, id: string | undefined
  * delete()), and only for a session that is kept (Session.finish): a client
  * that was given nothing is sent nothing.
  */
-function finish(args: SessionArgs, request: Request, response: Response): Promise<void> | undefined {
+function finish(args: SessionArgs, { request, response, log }: ToolContext): Promise<void> | undefined {
   const session = request.session;
   if (!session) return undefined;
-  if (session.worthKeeping) setCookie(response, session, setupFor(args));
-  return session.finish();
+  const setup = setupFor(args);
+  if (session.worthKeeping) setCookie(response, session, setup);
+  const saved = session.finish();
+  const dropped = setup.ram?.droppedReport();
+  if (dropped) log.error(`tools.sessions.max_sessions (${args.max_sessions}) reached: dropped ${dropped} session${dropped === 1 ? '' : 's'} unused longest`);
+  return saved;
 }
 
 function checkName(value: unknown): string | undefined {
@@ -177,12 +190,13 @@ export const sessions = new Tool<SessionArgs>('before_handler', (args, { request
     name: checkName,
     storage_class: checkStorage,
     locking: checkLocking,
+    max_sessions: (value) => (Number.isInteger(value) && (value as number) >= 1 ? undefined : 'a whole number, 1 or more'),
   },
   hooks: [
-    { point: 'before_finalize', priority: 90, callback: (args, { request, response }) => finish(args, request, response) },
+    { point: 'before_finalize', priority: 90, callback: finish },
     // After an error: saved before the error response goes out, so a login's redirect finds its session.
-    { point: 'after_error_response', callback: (args, { request, response }) => finish(args, request, response) },
+    { point: 'after_error_response', callback: finish },
     // The client left before either: saved anyway, so no change is lost and no lock is kept.
-    { point: 'on_end_request', callback: (args, { request, response }) => finish(args, request, response) },
+    { point: 'on_end_request', callback: finish },
   ],
 });
