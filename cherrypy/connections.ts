@@ -17,8 +17,9 @@
  * either, so ordering costs a request one increment. The first closing is
  * logged at once, the rest in one line a second.
  *
- * The limit is kept below the process's own open-file limit (less a margin for
- * the files, logs and backends the app opens), where the system tells it.
+ * The limit is kept to half the process's own open-file limit (less a margin
+ * for the logs and backends the app opens), where the system tells it: each
+ * connection may also be sending a file.
  */
 import { readFileSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
@@ -40,7 +41,7 @@ export interface Connection<J extends Placed> {
 
 type HttpSocket = Socket & { _httpMessage?: ServerResponse | null };
 
-/** Files the process keeps for itself beyond its connections (static files, logs, sessions, a database pool). */
+/** Files the process keeps for itself beyond its connections and the files they send (logs, sessions, a database pool). */
 const FILE_MARGIN = 256;
 /** After a full look found no idle connection, new ones are refused without looking again for this long. */
 const NO_IDLE_MS = 100;
@@ -72,7 +73,7 @@ export class Connections<J extends Placed> implements Iterable<Connection<J>> {
   private report: NodeJS.Timeout | undefined;
 
   constructor(configured: number, private readonly log: Log, files = openFileLimit()) {
-    const usable = Math.max(1, files - Math.min(FILE_MARGIN, Math.floor(files / 4)));
+    const usable = Math.max(1, Math.floor((files - Math.min(FILE_MARGIN, Math.floor(files / 4))) / 2));
     this.limit = Math.min(configured, usable);
     if (this.limit < configured) {
       log.error(`server.max_connections ${configured} lowered to ${this.limit}: this process may open only ${files} files`, 'ENGINE');

@@ -296,10 +296,11 @@ describe('server: max_connections', () => {
   it('stays below the open-file limit, and says so', () => {
     const errors: string[] = [];
     const log = new Log({ access: [], errors: [memorySink(errors)] });
-    expect(new Connections(10_000, log, 1024).limit).to.equal(768);
+    expect(new Connections(10_000, log, 1024).limit).to.equal(384); // (1024 - 256) / 2: each may be sending a file
     log.flush();
-    expect(errors.join('')).to.contain('server.max_connections 10000 lowered to 768: this process may open only 1024 files');
+    expect(errors.join('')).to.contain('server.max_connections 10000 lowered to 384: this process may open only 1024 files');
     expect(new Connections(100, new Log({ access: [], errors: [] }), 1024).limit).to.equal(100);
+    expect(new Connections(10_000, new Log({ access: [], errors: [] }), 100).limit).to.equal(37); // (100 - 25) / 2, rounded down
     expect(openFileLimit()).to.be.above(0);
   });
 });
