@@ -6,14 +6,16 @@
 #  4. `docker stop` ends the server with exit code 0 within seconds;
 #  5. with a failing test, or a type error, ./run.sh stops before serving;
 #  6. a clone that grew (a public/ folder in prod.conf, a new module imported by
-#     run.ts) serves both through its container.
+#     run.ts) serves both through its container;
+#  7. under deploy/'s memory limit (256 MiB), rounds of eight 33 MB bodies posted
+#     at once are answered (200, 503 or 413) and the container lives on.
 # Containers (and the extra image) made here are removed whatever happens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 work=$(mktemp -d)
 cleanup() {
-  docker rm -f cherrypy cherrypy-grown >/dev/null 2>&1 || true
+  docker rm -f cherrypy cherrypy-grown cherrypy-mem >/dev/null 2>&1 || true
   docker rmi -f cherrypy-grown >/dev/null 2>&1 || true
   [ -n "${run_pid:-}" ] && kill "$run_pid" 2>/dev/null || true
   rm -rf "$work"
@@ -63,6 +65,24 @@ code=$(docker inspect -f '{{.State.ExitCode}}' cherrypy)
 wait "$run_pid" || true
 run_pid=
 echo "container check: docker stop -> exit 0 in $took ms"
+
+# The request bodies' default room fits the container's memory (config.ts bodyBudget).
+docker run -d --name cherrypy-mem --memory 256m --memory-swap 256m -p "127.0.0.1:$port:80" cherrypy >/dev/null
+for i in $(seq 1 50); do curl -fsS "http://127.0.0.1:$port/healthcheck" >/dev/null 2>&1 && break; sleep 0.2; done
+head -c 33000000 /dev/zero >"$work/body.bin"
+for round in 1 2 3; do
+  for i in 1 2 3 4 5 6 7 8; do
+    curl -s -o /dev/null -w '%{http_code}\n' -X POST -H 'Content-Type: application/octet-stream' \
+      --data-binary @"$work/body.bin" "http://127.0.0.1:$port/" >>"$work/codes" &
+  done
+  wait
+done
+[ "$(docker inspect -f '{{.State.Running}} {{.State.OOMKilled}}' cherrypy-mem)" = "true false" ] \
+  || fail "the container under a 256 MiB limit did not survive eight 33 MB bodies at once: $(docker inspect -f '{{.State.Status}} oom={{.State.OOMKilled}}' cherrypy-mem)"
+curl -fsS "http://127.0.0.1:$port/healthcheck" >/dev/null || fail "no health check after the bodies"
+grep -qvE '^(200|413|503)$' "$work/codes" && fail "answers to the bodies: $(sort "$work/codes" | uniq -c | tr '\n' ' ')"
+echo "container check: 256 MiB limit, 3 rounds of eight 33 MB bodies: $(sort "$work/codes" | uniq -c | tr -s ' \n' ' ')and still serving"
+docker rm -f cherrypy-mem >/dev/null
 
 # A clone of the project with one file edited by `sed`: run.sh in it must stop
 # before serving, and its output must say why.

@@ -5,17 +5,20 @@
  *    `server.thread_pool`): the bytes of a POST, PUT or PATCH body are read
  *    into memory while the request holds no slot, so slow uploads never block
  *    the handlers of other requests. What a body may cost is bounded:
- *      - a Content-Length over `server.max_request_body_size` -> 413 before a
- *        byte is read (and, to a client that sent `Expect: 100-continue`,
- *        instead of the 100: server.ts); a chunked body that grows over it
- *        -> 413 as it does;
+ *      - a Content-Length over `server.max_request_body_size` (or over
+ *        `server.max_buffered_body_size`, which it could never fit) -> 413
+ *        before a byte is read (and, to a client that sent `Expect:
+ *        100-continue`, instead of the 100: server.ts); a chunked body that
+ *        grows over it -> 413 as it does;
  *      - fewer than `server.min_body_rate` bytes per second over each
  *        `server.socket_timeout` window (nothing at all included) -> 408;
  *      - all bodies being received, or kept by requests not yet over
  *        (queued for a slot, or being handled; in memory, or an upload's
  *        temporary files), may hold at most
- *        `server.max_buffered_body_size` bytes; the one that would pass it
- *        -> 503 with Retry-After. (Counting only those being received let
+ *        `server.max_buffered_body_size` bytes (its default fits the
+ *        process's memory: config.ts); the one that would pass it -> 503
+ *        with Retry-After, before a byte is read if its Content-Length
+ *        already would (instead of the 100, as above). (Counting only those being received let
  *        bodies pile up in the queue while every slot was busy: 40 of 10 MiB
  *        grew the process to 889 MB under the 256 MiB limit.)
  *      - a urlencoded form (`application/x-www-form-urlencoded`) over
@@ -68,25 +71,31 @@ export function announcesBody(req: IncomingMessage): boolean {
 const URLENCODED = 'application/x-www-form-urlencoded';
 const AMPERSAND = 0x26;
 
+/** The largest body any request may send: one that could never fit max_buffered_body_size is refused as too large (413), not as a busy moment (503). */
+function bodyMost(settings: Settings): number {
+  return Math.min(settings['server.max_request_body_size'], settings['server.max_buffered_body_size']);
+}
+
 /** The most bytes a body of this media type may have: a urlencoded form has a smaller limit of its own. */
 function sizeLimit(type: string, settings: Settings): number {
-  const most = settings['server.max_request_body_size'];
+  const most = bodyMost(settings);
   return type === URLENCODED ? Math.min(most, settings['server.urlencoded_max_size']) : most;
 }
 
-function announcedOver(req: IncomingMessage, limit: number): boolean {
+/** The body's length as its Content-Length announces it (node has checked the header), or 0 for a chunked body. */
+function announcedLength(req: IncomingMessage): number {
   const length = rawHeader(req, 'content-length');
-  return length !== undefined && Number(length) > limit;
+  return length === undefined ? 0 : Number(length);
 }
 
-/** True when `req` announces a body over its limit: it will be answered 413 without a byte of it read. */
-export function announcesTooMuch(req: IncomingMessage, settings: Settings): boolean {
-  return announcedOver(req, sizeLimit(mediaType(req), settings));
+/** Is `req`'s body being received? False when it was refused before a byte was read (413, 503): a client that sent `Expect: 100-continue` is then not told to send it. */
+export function bodyWelcome(req: IncomingMessage): boolean {
+  return (req as Receiving)[RECEIVER] !== undefined;
 }
 
 /** The 413 for a body over `limit` bytes, naming the form's own limit when that was the one. */
 function tooLarge(limit: number, settings: Settings): HTTPError {
-  return new HTTPError(413, limit < settings['server.max_request_body_size'] ? `The form exceeds server.urlencoded_max_size (${limit} bytes)`
+  return new HTTPError(413, limit < bodyMost(settings) ? `The form exceeds server.urlencoded_max_size (${limit} bytes)`
     : `The request body exceeds the maximum allowed size (${limit} bytes)`);
 }
 
@@ -110,8 +119,16 @@ let buffered = 0;
 export function receiveBody(req: IncomingMessage, res: ServerResponse, settings: Settings, done: () => void): void {
   const type = mediaType(req);
   const limit = sizeLimit(type, settings);
-  if (announcedOver(req, limit)) {
+  const announced = announcedLength(req);
+  if (announced > limit) {
     keep(req, tooLarge(limit, settings));
+    return done();
+  }
+  // A body announced too large for the room left now is refused before it is sent. It is
+  // counted only as it arrives: counting it at once would let a client that announces much
+  // and sends little hold the room for nothing.
+  if (buffered + announced > settings['server.max_buffered_body_size']) {
+    keep(req, busy());
     return done();
   }
   let upload: MultipartReceiver | undefined;
@@ -124,6 +141,10 @@ export function receiveBody(req: IncomingMessage, res: ServerResponse, settings:
     }
   }
   new BodyReceiver(req, res, settings, limit, upload, done);
+}
+
+function busy(): HTTPError {
+  return new HTTPError(503, 'Server busy: the request bodies held are at their limit. Try again shortly.', { 'Retry-After': '1' });
 }
 
 /** Called by the server once a request that came with a body is over: its bytes no longer count against the limit. */
@@ -183,9 +204,7 @@ class BodyReceiver implements Watched {
     this.size += chunk.length;
     buffered += chunk.length;
     if (this.size > this.limit) return this.finish(tooLarge(this.limit, this.settings));
-    if (buffered > this.settings['server.max_buffered_body_size']) {
-      return this.finish(new HTTPError(503, 'Server busy: the request bodies held are at their limit. Try again shortly.', { 'Retry-After': '1' }));
-    }
+    if (buffered > this.settings['server.max_buffered_body_size']) return this.finish(busy());
     if (this.upload) this.upload.write(chunk);
     else this.chunks.push(chunk);
   }

@@ -22,6 +22,7 @@
  * are applied only where the same update does not set them itself.
  */
 import { readFileSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { ConfigError } from './errors.ts';
 import { parseIni, type Literal } from './ini.ts';
@@ -47,6 +48,19 @@ export type Environment = (typeof ENVIRONMENTS)[number];
 
 const MiB = 1024 * 1024;
 
+/**
+ * The default of server.max_buffered_body_size: 256 MiB, or an eighth of the
+ * memory this process may use (a container's limit) if that is less. With the
+ * fixed default, four 60 MB bodies posted at once killed a 256 MiB container
+ * (the deploy/ limit): a body briefly takes twice its size as it is joined
+ * into one Buffer, and the socket reads it came in stay allocated until V8
+ * collects them. A quarter of the limit still let repeated rounds kill it.
+ */
+function bodyBudget(): number {
+  const limit = process.constrainedMemory?.() || Infinity; // 0, or a huge number: no limit known
+  return Math.min(256 * MiB, Math.floor(Math.min(limit, totalmem()) / 8));
+}
+
 export const SPEC = {
   'environment': { scope: 'global', type: 'environment', default: 'development' },
   'server.socket_host': { scope: 'global', type: 'string', default: '127.0.0.1' },
@@ -62,7 +76,7 @@ export const SPEC = {
   'server.max_request_header_size': { scope: 'global', type: 'int', default: 16 * 1024, min: 1024 },
   'server.max_request_body_size': { scope: 'global', type: 'int', default: 100 * MiB, min: 0 },
   'server.min_body_rate': { scope: 'global', type: 'int', default: 1024, min: 0 },
-  'server.max_buffered_body_size': { scope: 'global', type: 'int', default: 256 * MiB, min: 0 },
+  'server.max_buffered_body_size': { scope: 'global', type: 'int', default: bodyBudget(), min: 0 },
   'server.multipart_max_parts': { scope: 'global', type: 'int', default: 1000, min: 1 },
   'server.multipart_max_field_size': { scope: 'global', type: 'int', default: MiB, min: 1 },
   'server.multipart_memory_size': { scope: 'global', type: 'int', default: MiB, min: 0 },

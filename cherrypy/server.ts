@@ -41,7 +41,7 @@ import { endRequest, handleRequest, type Route } from './pipeline.ts';
 import { fail } from './respond.ts';
 import { HTTPError } from './errors.ts';
 import type { Exchange, Host } from './exchange.ts';
-import { announcesBody, announcesTooMuch, receiveBody, releaseBody, takesBody } from './body.ts';
+import { announcesBody, bodyWelcome, receiveBody, releaseBody, takesBody } from './body.ts';
 import { isClosing, lingeringClose, markClosing } from './linger.ts';
 import type { Log } from './log.ts';
 import type { Tree } from './app.ts';
@@ -127,10 +127,11 @@ export class Server implements Host {
       });
     });
     // `Expect: 100-continue`: a client that waits before sending its body is told at once when
-    // the body would be refused, so it never sends it (as cheroot); node would say 100 first.
+    // the body is refused (too large, or no room for it now), so it never sends it (as cheroot);
+    // node would say 100 first.
     this.http.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
-      if (!announcesTooMuch(req, this.settings)) res.writeContinue();
       this.onRequest(req, res);
+      if (bodyWelcome(req) && !res.headersSent) res.writeContinue();
     });
     this.http.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
     // CONNECT asks for a tunnel, which this server does not make (without a listener node drops the socket unanswered).

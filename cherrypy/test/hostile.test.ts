@@ -122,6 +122,14 @@ function readAll(socket: Socket, ms = 3000): Promise<string> {
   });
 }
 
+/** Announces a body of `length` bytes with `Expect: 100-continue` and sends none of it yet; `answer` is all the server wrote within 800 ms. */
+async function expectingContinue(port: number, length: number): Promise<{ s: Socket; answer: Promise<string> }> {
+  const s = await openSocket(port);
+  const answer = readAll(s, 800);
+  s.write(`POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: ${length}\r\nExpect: 100-continue\r\n\r\n`);
+  return { s, answer };
+}
+
 
 const errorsMatching = (site: TestServer, pattern: RegExp) => site.logs.errors.filter((line) => pattern.test(line));
 
@@ -309,18 +317,32 @@ describe('hostile: slow and large request bodies', () => {
 
   it('a client waiting for 100 Continue gets the 413 at once when its body is too large, and 100 when it fits', async () => {
     const limited = await serve(new App(), '/', undefined, { defaults: true, global: { 'server.max_request_body_size': 1000 } });
-    const ask = async (length: number) => {
-      const s = await openSocket(limited.port);
-      const answer = readAll(s, 800);
-      s.write(`POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: ${length}\r\nExpect: 100-continue\r\n\r\n`);
-      return { s, answer };
-    };
-    const refused = await ask(5000);
+    const refused = await expectingContinue(limited.port, 5000);
     expect(await refused.answer).to.match(/^HTTP\/1\.1 413 /); // the first and only answer: the body is never sent
-    const taken = await ask(10);
+    const taken = await expectingContinue(limited.port, 10);
     await sleep(100);
     taken.s.write('0123456789');
     expect(await taken.answer).to.match(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 OK\r\n[\s\S]*got 10 bytes$/);
+  });
+
+  it('a body that would not fit max_buffered_body_size now is refused before it is sent (503), and one that never could is too large (413)', async () => {
+    const limited = await serve(new App(), '/', undefined, {
+      defaults: true, global: { 'server.thread_pool': 1, 'server.max_buffered_body_size': 64 * 1024 },
+    });
+    const busy = limited.get('/slow/400'); // holds the only slot
+    await sleep(50);
+    const queued = limited.request('POST', '/upload', { body: 'x'.repeat(40000) }); // waits for the slot with its 40 KB
+    await sleep(100);
+    const refused = await expectingContinue(limited.port, 40000);
+    expect(await refused.answer).to.match(/^HTTP\/1\.1 503 [\s\S]*Retry-After: 1/); // instead of the 100
+    const never = await expectingContinue(limited.port, 70000);
+    expect(await never.answer).to.match(/^HTTP\/1\.1 413 [\s\S]*maximum allowed size \(65536 bytes\)/);
+    expect((await queued).body).to.equal('got 40000 bytes');
+    await busy;
+    const fits = await expectingContinue(limited.port, 10);
+    await sleep(100);
+    fits.s.write('0123456789');
+    expect(await fits.answer).to.match(/^HTTP\/1\.1 100 Continue\r\n[\s\S]*got 10 bytes$/);
   });
 
   it('a client still sending an oversized body sees the 413, not a reset', async () => {
