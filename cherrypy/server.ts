@@ -52,7 +52,7 @@ import { Connections, isIdle, type Connection } from './connections.ts';
 
 /** The server's record of the connection (connections.ts), kept on its socket too: the access log needs it for every request. */
 const CONNECTION = Symbol('connection');
-type PeerSocket = Socket & { [CONNECTION]?: Connection<Job>; _httpMessage?: ServerResponse | null };
+type TrackedSocket = Socket & { [CONNECTION]?: Connection<Job>; _httpMessage?: ServerResponse | null };
 /** A started request whose response did not end at once, kept on its response (see release). */
 const JOB = Symbol('job');
 type JobResponse = ServerResponse & { [JOB]?: Job };
@@ -118,7 +118,7 @@ export class Server implements Host {
       const connection = this.connections.add(socket);
       if (!connection) return;
       // The peer's address is read once, with the connection: a socket that closed early no longer knows it.
-      (socket as PeerSocket)[CONNECTION] = connection;
+      (socket as TrackedSocket)[CONNECTION] = connection;
       // Pipelined responses still waiting their turn get no 'close' of their
       // own when the client goes away: finish them here, or their slots leak.
       socket.once('close', () => {
@@ -153,7 +153,7 @@ export class Server implements Host {
 
   private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const job: Job = { req, res, siblings: undefined, place: -1, started: false, released: false, done: false, withBody: false, deadline: undefined };
-    const socket = req.socket as PeerSocket;
+    const socket = req.socket as TrackedSocket;
     if (isClosing(socket)) {
       // Bytes that followed a request the connection is closing after: possibly a smuggled request. Never handled.
       this.track(job);
@@ -300,7 +300,7 @@ export class Server implements Host {
    * framing), or its headers took too long. One short line in the log; an
    * answer if no response has begun on the connection; then a lingering close.
    */
-  private onClientError(err: NodeJS.ErrnoException, socket: PeerSocket): void {
+  private onClientError(err: NodeJS.ErrnoException, socket: TrackedSocket): void {
     if (err.code === 'ECONNRESET' || err.code === 'EPIPE' || !socket.writable) return void socket.destroy();
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
     this.log.error(`${socket[CONNECTION]?.fields.address ?? socket.remoteAddress ?? '-'} ${status}: ${err.code ?? ''} ${err.message}`.replace(/\s+/g, ' ').slice(0, 300));
@@ -325,7 +325,7 @@ export class Server implements Host {
       if (name.length === 7) referer ??= isNamed(name, 'referer') ? list[i + 1] : undefined;
       else if (name.length === 10) agent ??= isNamed(name, 'user-agent') ? list[i + 1] : undefined;
     }
-    const connection = (req.socket as PeerSocket)[CONNECTION];
+    const connection = (req.socket as TrackedSocket)[CONNECTION];
     if (connection) this.connections.used(connection);
     const peer = connection?.fields;
     this.log.request(
