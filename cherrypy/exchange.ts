@@ -38,6 +38,8 @@ export class Exchange {
   abandoned = false;
   /** Its body is being streamed: the request needs its slot no more (Host.release). */
   streaming = false;
+  /** The stream is server-sent events (text/event-stream): it never ends by itself, and a drain closes it (server.ts). */
+  events = false;
 
   constructor(
     readonly host: Host,

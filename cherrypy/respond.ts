@@ -169,6 +169,7 @@ export function send(ex: Exchange, body: unknown): void {
   cutWhenStalled(ex);
   // Sending it runs no handler code, or only a generator's between its items: a stream holds no slot (events, a long export).
   ex.streaming = true;
+  ex.events = String(headers['Content-Type']).startsWith('text/event-stream');
   host.release(res);
   if (gzip) pipeline(stream, gzip, res, (err) => streamEnded(ex, err));
   else pipeline(stream, res, (err) => streamEnded(ex, err));

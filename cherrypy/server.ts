@@ -32,7 +32,8 @@
  *
  * `shutdown()` drains: the listening socket closes at once, every response
  * from then on carries `Connection: close`, idle connections are closed at
- * once and again whenever a request finishes, in-flight requests complete.
+ * once and again whenever a request finishes, streams of server-sent events
+ * are closed (they never finish), in-flight requests complete.
  * What is still running at `shutdown_timeout` is cut and logged.
  */
 import { createServer, STATUS_CODES, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
@@ -346,6 +347,24 @@ export class Server implements Host {
     for (const connection of this.connections) if (isIdle(connection)) connection.socket.destroy();
   }
 
+  /**
+   * Server-sent events never end by themselves: waiting for them would hold
+   * every drain to shutdown_timeout and end it as a failure. They are closed
+   * when the drain begins (after the lame duck), and their clients reconnect,
+   * to another replica, as EventSource does after any close.
+   */
+  private closeEventStreams(): void {
+    let closed = 0;
+    for (const { jobs } of this.connections) {
+      for (const job of jobs.snapshot()) {
+        if (!job.exchange?.events || job.done) continue;
+        closed++;
+        job.res.destroy();
+      }
+    }
+    if (closed > 0) this.log.error(`Closed ${closed} event stream${closed === 1 ? '' : 's'} for the drain; their clients reconnect`, 'ENGINE');
+  }
+
   /** Keeps listening and serving, but every response closes its connection (before shutdown, see engine.ts). */
   lameDuck(): void {
     this.draining = true;
@@ -368,6 +387,7 @@ export class Server implements Host {
         resolve(clean);
       };
       this.http.close(() => finish(true));
+      this.closeEventStreams();
       this.closeIdle();
       // Sockets can turn idle without a request finishing (e.g. a slow client gives up).
       const sweep = setInterval(() => this.closeIdle(), 100);

@@ -69,10 +69,40 @@ class App {
   @cherrypy.expose
   upload() { return `got ${cherrypy.request.body?.length ?? 0} bytes`; }
 
+  static feedsClosed = 0;
+
+  /** Server-sent events without end, as a notification feed is. */
+  @cherrypy.expose
+  feed() {
+    // Set here, not in the generator: its body runs only after the headers went out (as in CherryPy).
+    cherrypy.response.headers['Content-Type'] = 'text/event-stream';
+    return App.feedEvents();
+  }
+
+  static async *feedEvents() {
+    try {
+      yield 'data: hello\n\n';
+      for (;;) {
+        await sleep(50); // a closed stream stops its generator at its next event
+        yield ': still here\n\n';
+      }
+    } finally {
+      App.feedsClosed++;
+    }
+  }
+
+  /** A stream that ends (a report): waited for by a drain. */
+  @cherrypy.expose
+  async *report() {
+    for (let i = 1; i <= 3; i++) {
+      await sleep(100);
+      yield `line ${i}\n`;
+    }
+  }
+
   /** Server-sent events that come slower than socket_timeout: a stream whose source is quiet, not a client that stopped reading. */
   @cherrypy.expose
-  async *events() {
-    cherrypy.response.headers['Content-Type'] = 'text/event-stream';
+  async *ticks() {
     for (let i = 1; i <= 2; i++) {
       yield `data: tick ${i}\n\n`;
       await sleep(800);
@@ -192,12 +222,12 @@ describe('hostile: clients that stop reading a large response', () => {
   });
 
   it('do not include streams whose source is quiet: those are kept, and hold no slot', async () => {
-    const streams = Array.from({ length: 3 }, () => site.get('/events')); // three streams, two slots
+    const streams = Array.from({ length: 3 }, () => site.get('/ticks')); // three streams, two slots
     await sleep(300);
     expect(site.server.load).to.deep.equal({ active: 0, queued: 0 });
     expect((await site.get('/healthcheck')).status).to.equal(200);
     for (const res of await Promise.all(streams)) expect(res.body).to.equal('data: tick 1\n\ndata: tick 2\n\n');
-    expect(errorsMatching(site, /events/)).to.deep.equal([]);
+    expect(errorsMatching(site, /ticks/)).to.deep.equal([]);
   });
 
   it('cut a large in-memory answer the client never reads', async () => {
@@ -387,6 +417,22 @@ describe('hostile: draining with clients half-way through their headers', () => 
     expect(await site.server.shutdown()).to.equal(true);
     expect(Date.now() - started).to.be.below(2500); // not the 5 s of shutdown_timeout
     await Promise.all(partial);
+  });
+
+  it('closes event streams (their clients reconnect), lets other streams finish, and ends clean', async () => {
+    const site = await serve(new App(), '/', undefined, { defaults: true, global: { 'server.shutdown_timeout': 5 } });
+    const feed = await openSocket(site.port);
+    const feedText = readAll(feed, 6000);
+    feed.write('GET /feed HTTP/1.1\r\nHost: x\r\n\r\n');
+    const report = site.get('/report');
+    await sleep(100);
+    const started = Date.now();
+    expect(await site.server.shutdown()).to.equal(true);
+    expect(Date.now() - started).to.be.below(2500); // not the 5 s of shutdown_timeout
+    expect(await feedText).to.match(/^HTTP\/1\.1 200 [\s\S]*Content-Type: text\/event-stream[\s\S]*data: hello\n\n/);
+    expect((await report).body).to.equal('line 1\nline 2\nline 3\n');
+    await until(() => App.feedsClosed === 1); // the generator's finally ran
+    expect(site.logs.errors.join('\n')).to.contain('Closed 1 event stream for the drain; their clients reconnect');
   });
 });
 
