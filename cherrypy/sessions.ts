@@ -143,7 +143,7 @@ export class RamStorage implements SessionStorage {
   /** Sessions dropped to stay within maxSessions since the last `droppedReport`. */
   private dropped = 0;
   private reportedAt = -Infinity;
-  /** The CLOCK's hand: the sessions from where the last dropping stopped (see dropUnusedLongest). */
+  /** The CLOCK's hand: the sessions from where the last dropping stopped (see dropLeastUsed). */
   private hand: Iterator<[string, { data: Held; expires: number; used: boolean }]> = this.sessions.entries();
 
   constructor(readonly maxSessions = 100_000) {}
@@ -157,7 +157,7 @@ export class RamStorage implements SessionStorage {
     // Data, not live objects: what a later request gets is a copy, never an object this one still holds.
     const entry = this.sessions.get(id);
     if (entry === undefined) {
-      if (this.sessions.size >= this.maxSessions) this.dropUnusedLongest();
+      if (this.sessions.size >= this.maxSessions) this.dropLeastUsed();
       this.sessions.set(id, { data: hold(data), expires, used: false });
     } else {
       entry.data = hold(data);
@@ -166,7 +166,7 @@ export class RamStorage implements SessionStorage {
     }
   }
 
-  private dropUnusedLongest(): void {
+  private dropLeastUsed(): void {
     // The hand goes on from where it stopped: a new iterator would step over every entry
     // deleted at the front since the Map last compacted itself (a flood made that quadratic).
     // Each session is passed over at most once unmarked, so this ends within one round.

@@ -255,7 +255,7 @@ describe('state: RamStorage', () => {
     expect(ram.load('held')!.data).to.deep.equal({ n: 1 });
   });
 
-  it('holds at most maxSessions, dropping the one unused longest, and tells how many it dropped', () => {
+  it('holds at most maxSessions, dropping one not used since the dropping last passed it (CLOCK), and tells how many it dropped', () => {
     const ram = new cherrypy.RamStorage(3);
     const expires = Date.now() + 60_000;
     for (const id of ['a', 'b', 'c']) ram.save(id, { id }, expires);
@@ -270,7 +270,7 @@ describe('state: RamStorage', () => {
     expect(ram.droppedReport()).to.equal(0); // the next report is due in a minute
   });
 
-  it('keeps at most tools.sessions.max_sessions: new visitors past it drop the session unused longest, with a line in the log', async () => {
+  it('keeps at most tools.sessions.max_sessions: new visitors past it drop a session unused for long, with a line in the log', async () => {
     const site = await serve(new Shop(), '/', {
       '/': { 'tools.sessions.on': true, 'tools.sessions.max_sessions': 2, 'tools.json_out.on': true },
     }, { defaults: true, global: { 'tools.trailing_slash.on': false } });
@@ -280,7 +280,7 @@ describe('state: RamStorage', () => {
     await site.get('/count'); // a third visitor: Bob's session makes room
     expect(JSON.parse((await site.get('/count', { Cookie: ada })).body)).to.equal('3');
     expect(JSON.parse((await site.get('/count', { Cookie: bob })).body)).to.equal('1'); // a new session
-    expect(site.logs.errors.join('\n')).to.contain('tools.sessions.max_sessions (2) reached: dropped 1 session unused longest');
+    expect(site.logs.errors.join('\n')).to.contain('tools.sessions.max_sessions (2) reached: dropped 1 session unused for long (their users start new ones)');
     await site.close();
   });
 });

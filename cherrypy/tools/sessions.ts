@@ -8,8 +8,8 @@
  *   storage_class        'ram' (the default), 'file' (with storage_path), or,
  *                        from code, your own SessionStorage
  *   clean_freq (5)       minutes between removals of expired sessions
- *   max_sessions (100000) the most sessions RAM storage holds; past it the one
- *                        unused longest is dropped (sessions.ts RamStorage)
+ *   max_sessions (100000) the most sessions RAM storage holds; past it, one
+ *                        unused for long is dropped (sessions.ts RamStorage)
  *
  * before_handler (priority 40, before the handler and the tools that need the
  * session): load the session named by the cookie, or start a new one.
@@ -163,7 +163,7 @@ function finish(args: SessionArgs, { request, response, log }: ToolContext): Pro
   if (session.worthKeeping) setCookie(response, session, setup);
   const saved = session.finish();
   const dropped = setup.ram?.droppedReport();
-  if (dropped) log.error(`tools.sessions.max_sessions (${args.max_sessions}) reached: dropped ${dropped} session${dropped === 1 ? '' : 's'} unused longest`);
+  if (dropped) log.error(`tools.sessions.max_sessions (${args.max_sessions}) reached: dropped ${dropped} session${dropped === 1 ? '' : 's'} unused for long (their users start new ones)`);
   return saved;
 }
 
