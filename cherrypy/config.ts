@@ -56,9 +56,14 @@ const MiB = 1024 * 1024;
  * into one Buffer, and the socket reads it came in stay allocated until V8
  * collects them. A quarter of the limit still let repeated rounds kill it.
  */
-function bodyBudget(): number {
+export function bodyBudget(memory = availableMemory()): number {
+  return Math.min(256 * MiB, Math.floor(memory / 8));
+}
+
+/** The memory this process may use: its container's limit, or the machine's. */
+function availableMemory(): number {
   const limit = process.constrainedMemory?.() || Infinity; // 0, or a huge number: no limit known
-  return Math.min(256 * MiB, Math.floor(Math.min(limit, totalmem()) / 8));
+  return Math.min(limit, totalmem());
 }
 
 export const SPEC = {

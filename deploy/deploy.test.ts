@@ -12,6 +12,7 @@ import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { Service } from 'kubernetes-models/v1';
 import * as cherrypy from '../cherrypy/index.ts';
+import { bodyBudget } from '../cherrypy/config.ts';
 import { Landing } from '../run.ts';
 
 const deployDir = fileURLToPath(new URL('.', import.meta.url));
@@ -84,6 +85,13 @@ describe('deploy: Kubernetes manifests', () => {
     expect(pod.securityContext.runAsUser).to.equal(uid);
     expect(container.securityContext).to.include({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true });
     expect(container.volumeMounts.map((m: { mountPath: string }) => m.mountPath)).to.include('/tmp');
+  });
+
+  it('leave /tmp room for uploads: the request bodies a pod\'s memory limit lets in fit in half of /tmp', () => {
+    const bytes = (quantity: string) => Number(/^(\d+)Mi$/.exec(quantity)![1]) * 1024 * 1024;
+    const tmp = pod.volumes.find((v: { name: string }) => v.name === 'tmp').emptyDir.sizeLimit;
+    // Upload files go to /tmp and count against max_buffered_body_size; the other half is for the compile caches (~3 MB).
+    expect(bodyBudget(bytes(container.resources.limits.memory))).to.be.at.most(bytes(tmp) / 2);
   });
 
   it('keep the PodDisruptionBudget below the replicas and the autoscaler\'s floor', () => {
