@@ -22,9 +22,9 @@
  * are applied only where the same update does not set them itself.
  */
 import { readFileSync } from 'node:fs';
-import { totalmem } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { ConfigError } from './errors.ts';
+import { bodyBudget, connectionBudget } from './memory.ts';
 import { parseIni, type Literal } from './ini.ts';
 import { registeredTool, type ToolSettings } from './hooks.ts';
 import { recordMethodConfig } from './expose.ts';
@@ -48,31 +48,13 @@ export type Environment = (typeof ENVIRONMENTS)[number];
 
 const MiB = 1024 * 1024;
 
-/**
- * The default of server.max_buffered_body_size: 256 MiB, or an eighth of the
- * memory this process may use (a container's limit) if that is less. With the
- * fixed default, four 60 MB bodies posted at once killed a 256 MiB container
- * (the deploy/ limit): a body briefly takes twice its size as it is joined
- * into one Buffer, and the socket reads it came in stay allocated until V8
- * collects them. A quarter of the limit still let repeated rounds kill it.
- */
-export function bodyBudget(memory = availableMemory()): number {
-  return Math.min(256 * MiB, Math.floor(memory / 8));
-}
-
-/** The memory this process may use: its container's limit, or the machine's. */
-function availableMemory(): number {
-  const limit = process.constrainedMemory?.() || Infinity; // 0, or a huge number: no limit known
-  return Math.min(limit, totalmem());
-}
-
 export const SPEC = {
   'environment': { scope: 'global', type: 'environment', default: 'development' },
   'server.socket_host': { scope: 'global', type: 'string', default: '127.0.0.1' },
   'server.socket_port': { scope: 'global', type: 'port', default: 8080 },
   'server.thread_pool': { scope: 'global', type: 'int', default: 10, min: 1 },
   'server.accepted_queue_size': { scope: 'global', type: 'int', default: 1000, min: 0 },
-  'server.max_connections': { scope: 'global', type: 'int', default: 10_000, min: 1 },
+  'server.max_connections': { scope: 'global', type: 'int', default: connectionBudget(), min: 1 },
   'server.socket_queue_size': { scope: 'global', type: 'int', default: 511, min: 1 },
   'server.socket_timeout': { scope: 'global', type: 'seconds', default: 10, min: 0.05 },
   'server.request_timeout': { scope: 'global', type: 'seconds', default: 300, min: 0.05 },

@@ -27,6 +27,7 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { currentRequest } from './request.ts';
 import { isThenable, type Awaitable } from './awaitable.ts';
+import { sessionBudget } from './memory.ts';
 
 export type SessionData = Record<string, unknown>;
 
@@ -124,10 +125,11 @@ function copyOf(record: SessionData): SessionData {
  * Sessions in this process's memory: gone on restart, not shared between
  * replicas. Synchronous: a request whose session is in RAM never waits.
  *
- * At most `maxSessions` are held (`tools.sessions.max_sessions`): an app that
- * keeps something for anonymous visitors (a CSRF token, a cart) would
- * otherwise give every cookieless request, a crawler's or a flood's, ~350
- * bytes for the sessions' lifetime, until the process runs out of memory.
+ * At most `maxSessions` are held (`tools.sessions.max_sessions`; its default
+ * fits the process's memory: memory.ts): an app that keeps something for
+ * anonymous visitors (a CSRF token, a cart) would otherwise keep a session
+ * for every cookieless request, a crawler's or a flood's, for the sessions'
+ * lifetime: 100 MB more in 30 s of one client's flood, without end.
  * Past the bound a session unused for long is dropped, chosen as a CLOCK
  * cache chooses: the Map keeps sessions in the order they came; each save
  * marks its session used; the dropping goes round from the oldest, sending a
@@ -146,7 +148,7 @@ export class RamStorage implements SessionStorage {
   /** The CLOCK's hand: the sessions from where the last dropping stopped (see dropLeastUsed). */
   private hand: Iterator<[string, { data: Held; expires: number; used: boolean }]> = this.sessions.entries();
 
-  constructor(readonly maxSessions = 100_000) {}
+  constructor(readonly maxSessions = sessionBudget()) {}
 
   load(id: string) {
     const entry = this.sessions.get(id);

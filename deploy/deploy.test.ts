@@ -12,7 +12,7 @@ import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { Service } from 'kubernetes-models/v1';
 import * as cherrypy from '../cherrypy/index.ts';
-import { bodyBudget } from '../cherrypy/config.ts';
+import { bodyBudget } from '../cherrypy/memory.ts';
 import { Landing } from '../run.ts';
 
 const deployDir = fileURLToPath(new URL('.', import.meta.url));

@@ -7,6 +7,7 @@ import * as cherrypy from '../index.ts';
 import { GlobalConfig, readConfig, readConfigFile } from '../config.ts';
 import { parseIni, parseLiteral } from '../ini.ts';
 import { serve, tempDir } from '../testing.ts';
+import { availableMemory, bodyBudget, connectionBudget, sessionBudget } from '../memory.ts';
 
 const dir = tempDir('cp-config-');
 function confFile(name: string, text: string): string {
@@ -180,6 +181,27 @@ class Site {
   @cherrypy.expose
   default(...rest: string[]) { return `default ${rest.join('/')}`; }
 }
+
+describe('config: defaults that fit the memory the process may use', () => {
+  const MiB = 1024 * 1024;
+
+  it('gives bodies, connections and RAM sessions an eighth each of a small container\'s memory', () => {
+    expect(bodyBudget(256 * MiB)).to.equal(32 * MiB);
+    expect(connectionBudget(256 * MiB)).to.equal(2048); // 16 KB each
+    expect(sessionBudget(256 * MiB)).to.equal(32768); // 1 KB each
+  });
+
+  it('keeps the fixed defaults where memory is plenty', () => {
+    expect([bodyBudget(64 * 1024 * MiB), connectionBudget(64 * 1024 * MiB), sessionBudget(64 * 1024 * MiB)]).to.deep.equal([256 * MiB, 10_000, 100_000]);
+  });
+
+  it('reads this process\'s own memory for the defaults', () => {
+    const memory = availableMemory();
+    expect(memory).to.be.above(0).and.at.most(Number.MAX_SAFE_INTEGER);
+    expect(cherrypy.config.get('server.max_buffered_body_size')).to.equal(bodyBudget(memory));
+    expect(cherrypy.config.get('server.max_connections')).to.equal(connectionBudget(memory));
+  });
+});
 
 describe('config: sections apply down the path, the deepest wins', () => {
   it('inherits [/] and [/a] into /a/b, and [/a/b] overrides', async () => {

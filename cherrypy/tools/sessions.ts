@@ -8,8 +8,9 @@
  *   storage_class        'ram' (the default), 'file' (with storage_path), or,
  *                        from code, your own SessionStorage
  *   clean_freq (5)       minutes between removals of expired sessions
- *   max_sessions (100000) the most sessions RAM storage holds; past it, one
- *                        unused for long is dropped (sessions.ts RamStorage)
+ *   max_sessions (100000, less in a small container: memory.ts) the most
+ *                        sessions RAM storage holds; past it, one unused for
+ *                        long is dropped (sessions.ts RamStorage)
  *
  * before_handler (priority 40, before the handler and the tools that need the
  * session): load the session named by the cookie, or start a new one.
@@ -24,6 +25,7 @@
 import { resolve } from 'node:path';
 import { Tool, type ToolContext } from '../hooks.ts';
 import { isThenable } from '../awaitable.ts';
+import { sessionBudget } from '../memory.ts';
 import { FileStorage, RamStorage, Session, isSessionId, newSessionId, type Locking, type SessionData, type SessionStorage } from '../sessions.ts';
 import { cookieAttributes, cookieKey, isCookieName, type CookieOptions } from '../cookies.ts';
 import type { Request, Response } from '../request.ts';
@@ -45,7 +47,7 @@ export interface SessionArgs {
 
 const defaults: SessionArgs = {
   timeout: 60, name: 'session_id', path: '/', domain: '', secure: false, httponly: true, samesite: 'Lax',
-  locking: 'implicit', storage_class: 'ram', storage_path: '', clean_freq: 5, max_sessions: 100_000,
+  locking: 'implicit', storage_class: 'ram', storage_path: '', clean_freq: 5, max_sessions: sessionBudget(),
 };
 
 /** What a path's settings come to, worked out once per settings (a hook's args object is the same for every request of its path). */
