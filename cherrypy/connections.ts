@@ -17,9 +17,10 @@
  * either, so ordering costs a request one increment. The first closing is
  * logged at once, the rest in one line a second.
  *
- * The limit is kept to half the process's own open-file limit (less a margin
- * for the logs and backends the app opens), where the system tells it: each
- * connection may also be sending a file.
+ * The default limit fits the process's memory (memory.ts), and any limit is
+ * kept to half the process's own open-file limit (less a margin for the logs
+ * and backends the app opens), where the system tells it: each connection may
+ * also be sending a file.
  */
 import { readFileSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
