@@ -157,6 +157,12 @@ export function send(ex: Exchange, body: unknown): void {
       throw new Error(`the handler set Content-Length: ${String(declared)} but the body has ${length} bytes`);
     }
   }
+  // Files from disk being sent at once are bounded: a client reading one slowly holds ~150 KB (memory.ts).
+  const countedFile = fromDisk && stream !== undefined;
+  if (countedFile && host.fileStreams >= request.config['server.max_file_streams']) {
+    stream!.destroy();
+    throw new HTTPError(503, 'Server busy: too many files are being sent. Try again shortly.', { 'Retry-After': '1' });
+  }
   ex.sentLength = headers['Content-Length'] as string | undefined;
   res.writeHead(status, headers);
   if (!stream || request.method === 'HEAD') {
@@ -171,8 +177,13 @@ export function send(ex: Exchange, body: unknown): void {
   ex.streaming = true;
   ex.events = String(headers['Content-Type']).startsWith('text/event-stream');
   host.release(res);
-  if (gzip) pipeline(stream, gzip, res, (err) => streamEnded(ex, err));
-  else pipeline(stream, res, (err) => streamEnded(ex, err));
+  if (countedFile) host.fileStreams++;
+  const ended = (err: NodeJS.ErrnoException | null | undefined) => {
+    if (countedFile) host.fileStreams--;
+    streamEnded(ex, err);
+  };
+  if (gzip) pipeline(stream, gzip, res, ended);
+  else pipeline(stream, res, ended);
 }
 
 function streamEnded({ host, request }: Exchange, err: NodeJS.ErrnoException | null | undefined): void {

@@ -7,7 +7,7 @@ import * as cherrypy from '../index.ts';
 import { GlobalConfig, readConfig, readConfigFile } from '../config.ts';
 import { parseIni, parseLiteral } from '../ini.ts';
 import { serve, tempDir } from '../testing.ts';
-import { availableMemory, bodyBudget, connectionBudget, sessionBudget } from '../memory.ts';
+import { availableMemory, bodyBudget, connectionBudget, fileStreamBudget, sessionBudget } from '../memory.ts';
 
 const dir = tempDir('cp-config-');
 function confFile(name: string, text: string): string {
@@ -185,14 +185,16 @@ class Site {
 describe('config: defaults that fit the memory the process may use', () => {
   const MiB = 1024 * 1024;
 
-  it('gives bodies, connections and RAM sessions an eighth each of a small container\'s memory', () => {
+  it('gives bodies, connections, RAM sessions and files being sent an eighth each of a small container\'s memory', () => {
     expect(bodyBudget(256 * MiB)).to.equal(32 * MiB);
     expect(connectionBudget(256 * MiB)).to.equal(2048); // 16 KB each
     expect(sessionBudget(256 * MiB)).to.equal(32768); // 1 KB each
+    expect(fileStreamBudget(256 * MiB)).to.equal(204); // 160 KB each
   });
 
   it('keeps the fixed defaults where memory is plenty', () => {
-    expect([bodyBudget(64 * 1024 * MiB), connectionBudget(64 * 1024 * MiB), sessionBudget(64 * 1024 * MiB)]).to.deep.equal([256 * MiB, 10_000, 100_000]);
+    const plenty = 64 * 1024 * MiB;
+    expect([bodyBudget(plenty), connectionBudget(plenty), sessionBudget(plenty), fileStreamBudget(plenty)]).to.deep.equal([256 * MiB, 10_000, 100_000, 10_000]);
   });
 
   it('reads this process\'s own memory for the defaults', () => {
@@ -200,6 +202,7 @@ describe('config: defaults that fit the memory the process may use', () => {
     expect(memory).to.be.above(0).and.at.most(Number.MAX_SAFE_INTEGER);
     expect(cherrypy.config.get('server.max_buffered_body_size')).to.equal(bodyBudget(memory));
     expect(cherrypy.config.get('server.max_connections')).to.equal(connectionBudget(memory));
+    expect(cherrypy.config.get('server.max_file_streams')).to.equal(fileStreamBudget(memory));
   });
 });
 

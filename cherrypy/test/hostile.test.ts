@@ -192,8 +192,8 @@ describe('hostile: clients that stop reading a large response', () => {
   after(() => site.close());
 
   /** Sends `request` and reads nothing; `received()` later reads what arrived until the server's close. */
-  async function stalledClient(request: string): Promise<{ received: () => Promise<number> }> {
-    const s = await openSocket(site.port);
+  async function stalledClient(request: string, port = site.port): Promise<{ received: () => Promise<number> }> {
+    const s = await openSocket(port);
     s.pause(); // never reads: the server's writes back up
     s.write(request);
     return {
@@ -228,6 +228,23 @@ describe('hostile: clients that stop reading a large response', () => {
     expect((await site.get('/healthcheck')).status).to.equal(200);
     for (const res of await Promise.all(streams)) expect(res.body).to.equal('data: tick 1\n\ndata: tick 2\n\n');
     expect(errorsMatching(site, /ticks/)).to.deep.equal([]);
+  });
+
+  it('past max_file_streams, make a download wait its turn: 503 with Retry-After until one ends', async () => {
+    const limited = await serve(new App(), '/', { '/static': { 'tools.staticdir.on': true, 'tools.staticdir.dir': pub } }, {
+      defaults: true, global: { 'server.max_file_streams': 2, 'server.socket_timeout': 0.5 },
+    });
+    const readers = await Promise.all([1, 2].map(() => stalledClient('GET /static/big.bin HTTP/1.1\r\nHost: x\r\n\r\n', limited.port)));
+    await sleep(100);
+    const refused = await limited.get('/static/big.bin');
+    expect(refused.status).to.equal(503);
+    expect(refused.headers['retry-after']).to.equal('1');
+    expect(refused.body).to.contain('too many files are being sent');
+    for (const reader of readers) await reader.received(); // the two downloads end
+    const taken = await limited.get('/static/big.bin');
+    expect(taken.status).to.equal(200);
+    expect(taken.bytes.length).to.equal(24 * 1024 * 1024);
+    await limited.close();
   });
 
   it('cut a large in-memory answer the client never reads', async () => {
