@@ -16,11 +16,12 @@
  *        (queued for a slot, or being handled; in memory, or an upload's
  *        temporary files), may hold at most
  *        `server.max_buffered_body_size` bytes (its default fits the
- *        process's memory: config.ts); the one that would pass it -> 503
+ *        process's memory: memory.ts); the one that would pass it -> 503
  *        with Retry-After, before a byte is read if its Content-Length
- *        already would (instead of the 100, as above). (Counting only those being received let
- *        bodies pile up in the queue while every slot was busy: 40 of 10 MiB
- *        grew the process to 889 MB under the 256 MiB limit.)
+ *        already would (instead of the 100, as above). (Counting only
+ *        those being received let bodies pile up in the queue while every
+ *        slot was busy: 40 of 10 MiB grew the process to 889 MB under the
+ *        256 MiB limit.)
  *      - a urlencoded form (`application/x-www-form-urlencoded`) over
  *        `server.urlencoded_max_size` (1 MiB) -> 413 in the same way: it is
  *        parsed whole, at once, and its parsing blocks the process (a 50 MiB
