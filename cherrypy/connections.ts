@@ -85,10 +85,6 @@ export class Connections<J extends Placed> implements Iterable<Connection<J>> {
     return this.open.values();
   }
 
-  get(socket: Socket): Connection<J> | undefined {
-    return this.open.get(socket);
-  }
-
   /** Takes a new connection in, making room for it at the limit; undefined when it was refused (and closed). */
   add(socket: Socket): Connection<J> | undefined {
     if (this.open.size >= this.limit && !this.makeRoom()) {

@@ -38,8 +38,6 @@ export class Exchange {
   sentLength: string | undefined = undefined;
   /** The server answered for it (response.timeout ran out): what the pipeline does later is dropped. */
   abandoned = false;
-  /** Its body is being streamed: the request needs its slot no more (Host.release). */
-  streaming = false;
   /** The stream is server-sent events (text/event-stream): it never ends by itself, and a drain closes it (server.ts). */
   events = false;
 

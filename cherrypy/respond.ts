@@ -174,7 +174,6 @@ export function send(ex: Exchange, body: unknown): void {
   res.strictContentLength = true;
   cutWhenStalled(ex);
   // Sending it runs no handler code, or only a generator's between its items: a stream holds no slot (events, a long export).
-  ex.streaming = true;
   ex.events = String(headers['Content-Type']).startsWith('text/event-stream');
   host.release(res);
   if (countedFile) host.fileStreams++;

@@ -50,6 +50,7 @@ import type { Settings } from './config.ts';
 import { isNamed, rawHeader } from './request.ts';
 import type { Roster } from './roster.ts';
 import { Connections, isIdle, type Connection } from './connections.ts';
+import type { ConnectionFields } from './accesslog.ts';
 
 /** The server's record of the connection (connections.ts), kept on its socket too: the access log needs it for every request. */
 const CONNECTION = Symbol('connection');
@@ -198,7 +199,7 @@ export class Server implements Host {
   /** Records an unfinished request with its connection (see the 'connection' handler). */
   private track(job: Job): void {
     if (job.siblings) return;
-    job.siblings = this.connections.get(job.req.socket)?.jobs;
+    job.siblings = (job.req.socket as TrackedSocket)[CONNECTION]?.jobs;
     job.siblings?.add(job);
   }
 
@@ -214,7 +215,7 @@ export class Server implements Host {
     this.track(job);
     (res as JobResponse)[JOB] = job;
     res.on('close', () => this.finish(job));
-    if (job.exchange.streaming) this.release(res); // it began streaming before it was tracked
+    if (res.headersSent) this.release(res); // begun and not over: it started streaming before it was tracked
     const seconds = job.exchange.request.config['response.timeout'];
     if (seconds > 0 && !res.headersSent) job.deadline = setTimeout(() => this.timedOut(job, seconds), seconds * 1000).unref();
   }
@@ -253,7 +254,9 @@ export class Server implements Host {
     if (job.started && !job.released) this.active--;
     job.siblings?.remove(job);
     if (job.withBody) releaseBody(job.req);
-    this.accessLog(job);
+    const connection = (job.req.socket as TrackedSocket)[CONNECTION];
+    if (connection) this.connections.used(connection);
+    this.accessLog(job, connection?.fields);
     if (job.exchange) endRequest(job.exchange);
     if (this.shuttingDown) this.closeIdle();
     if (this.queueHead < this.queue.length) this.next();
@@ -316,7 +319,8 @@ export class Server implements Host {
     lingeringClose(socket, answerable ? plainResponse(status, `${status} ${STATUS_CODES[status]}\n`) : undefined);
   }
 
-  private accessLog(job: Job): void {
+  /** `peer`: what the connection's lines repeat, encoded once (accesslog.ts). */
+  private accessLog(job: Job, peer: ConnectionFields | undefined): void {
     const { req, res, exchange } = job;
     const sent = res.headersSent;
     // Referer and User-Agent in one pass over the raw headers, told apart by their lengths.
@@ -327,9 +331,6 @@ export class Server implements Host {
       if (name.length === 7) referer ??= isNamed(name, 'referer') ? list[i + 1] : undefined;
       else if (name.length === 10) agent ??= isNamed(name, 'user-agent') ? list[i + 1] : undefined;
     }
-    const connection = (req.socket as TrackedSocket)[CONNECTION];
-    if (connection) this.connections.used(connection);
-    const peer = connection?.fields;
     this.log.request(
       exchange?.request.remoteIpIfUsed || (peer?.addressField ?? '-'), req.method ?? '-', req.url ?? '', req.httpVersion,
       sent ? res.statusCode : '-', exchange ? exchange.sentLength ?? '-' : sent ? REJECT_BODY.length : '-',
