@@ -32,22 +32,27 @@ export function availableMemory(): number {
   return Math.min(limit, totalmem());
 }
 
+/** `most`, or as many things of `bytesEach` as fit an eighth of `memory`, whichever is less. */
+function fitting(most: number, bytesEach: number, memory: number): number {
+  return Math.min(most, Math.floor(memory / 8 / bytesEach));
+}
+
 /** server.max_buffered_body_size: 256 MiB, or an eighth of `memory`. */
 export function bodyBudget(memory = availableMemory()): number {
-  return Math.min(256 * MiB, Math.floor(memory / 8));
+  return fitting(256 * MiB, 1, memory);
 }
 
 /** server.max_connections: 10,000, or what fits an eighth of `memory`. */
 export function connectionBudget(memory = availableMemory()): number {
-  return Math.min(10_000, Math.floor(memory / 8 / CONNECTION_BYTES));
+  return fitting(10_000, CONNECTION_BYTES, memory);
 }
 
 /** tools.sessions.max_sessions: 100,000, or what fits an eighth of `memory`. */
 export function sessionBudget(memory = availableMemory()): number {
-  return Math.min(100_000, Math.floor(memory / 8 / SESSION_BYTES));
+  return fitting(100_000, SESSION_BYTES, memory);
 }
 
 /** server.max_file_streams: 10,000, or what fits an eighth of `memory`. */
 export function fileStreamBudget(memory = availableMemory()): number {
-  return Math.min(10_000, Math.floor(memory / 8 / FILE_STREAM_BYTES));
+  return fitting(10_000, FILE_STREAM_BYTES, memory);
 }
