@@ -25,6 +25,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { ConfigError } from './errors.ts';
 import { bodyBudget, connectionBudget, fileStreamBudget } from './memory.ts';
+import { connectionsAllowedBy, openFileLimit } from './connections.ts';
 import { parseIni, type Literal } from './ini.ts';
 import { registeredTool, type ToolSettings } from './hooks.ts';
 import { recordMethodConfig } from './expose.ts';
@@ -54,7 +55,7 @@ export const SPEC = {
   'server.socket_port': { scope: 'global', type: 'port', default: 8080 },
   'server.thread_pool': { scope: 'global', type: 'int', default: 10, min: 1 },
   'server.accepted_queue_size': { scope: 'global', type: 'int', default: 1000, min: 0 },
-  'server.max_connections': { scope: 'global', type: 'int', default: connectionBudget(), min: 1 },
+  'server.max_connections': { scope: 'global', type: 'int', default: Math.min(connectionBudget(), connectionsAllowedBy(openFileLimit())), min: 1 },
   'server.max_file_streams': { scope: 'global', type: 'int', default: fileStreamBudget(), min: 1 },
   'server.socket_queue_size': { scope: 'global', type: 'int', default: 511, min: 1 },
   'server.socket_timeout': { scope: 'global', type: 'seconds', default: 10, min: 0.05 },

@@ -17,10 +17,11 @@
  * either, so ordering costs a request one increment. The first closing is
  * logged at once, the rest in one line a second.
  *
- * The default limit fits the process's memory (memory.ts), and any limit is
- * kept to half the process's own open-file limit (less a margin for the logs
- * and backends the app opens), where the system tells it: each connection may
- * also be sending a file.
+ * Each connection may also be sending a file, so the limit is kept to half
+ * the process's own open-file limit (less a margin for the logs and backends
+ * the app opens), where the system tells it. The default fits that and the
+ * process's memory (memory.ts) without a word; a configured limit over it is
+ * lowered, and the log says so.
  */
 import { readFileSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
@@ -57,6 +58,11 @@ export function openFileLimit(): number {
   }
 }
 
+/** The most connections `files` open files leave room for (see above). */
+export function connectionsAllowedBy(files: number): number {
+  return Math.max(1, Math.floor((files - Math.min(FILE_MARGIN, Math.floor(files / 4))) / 2));
+}
+
 /** No request in progress on it, and nothing left to send: closing it loses nothing. */
 export function isIdle(connection: Connection<Placed>): boolean {
   const socket = connection.socket as HttpSocket;
@@ -74,8 +80,7 @@ export class Connections<J extends Placed> implements Iterable<Connection<J>> {
   private report: NodeJS.Timeout | undefined;
 
   constructor(configured: number, private readonly log: Log, files = openFileLimit()) {
-    const usable = Math.max(1, Math.floor((files - Math.min(FILE_MARGIN, Math.floor(files / 4))) / 2));
-    this.limit = Math.min(configured, usable);
+    this.limit = Math.min(configured, connectionsAllowedBy(files));
     if (this.limit < configured) {
       log.error(`server.max_connections ${configured} lowered to ${this.limit}: this process may open only ${files} files`, 'ENGINE');
     }

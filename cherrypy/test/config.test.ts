@@ -8,6 +8,7 @@ import { GlobalConfig, readConfig, readConfigFile } from '../config.ts';
 import { parseIni, parseLiteral } from '../ini.ts';
 import { serve, tempDir } from '../testing.ts';
 import { availableMemory, bodyBudget, connectionBudget, fileStreamBudget, sessionBudget } from '../memory.ts';
+import { connectionsAllowedBy, openFileLimit } from '../connections.ts';
 
 const dir = tempDir('cp-config-');
 function confFile(name: string, text: string): string {
@@ -201,7 +202,8 @@ describe('config: defaults that fit the memory the process may use', () => {
     const memory = availableMemory();
     expect(memory).to.be.above(0).and.at.most(Number.MAX_SAFE_INTEGER);
     expect(cherrypy.config.get('server.max_buffered_body_size')).to.equal(bodyBudget(memory));
-    expect(cherrypy.config.get('server.max_connections')).to.equal(connectionBudget(memory));
+    // Connections fit the open-file limit too: each may also be sending a file (connections.ts).
+    expect(cherrypy.config.get('server.max_connections')).to.equal(Math.min(connectionBudget(memory), connectionsAllowedBy(openFileLimit())));
     expect(cherrypy.config.get('server.max_file_streams')).to.equal(fileStreamBudget(memory));
   });
 });

@@ -6,8 +6,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import * as cherrypy from '../index.ts';
 import { serve, until, type TestServer } from '../testing.ts';
-import { Connections, openFileLimit } from '../connections.ts';
+import { Connections, connectionsAllowedBy, openFileLimit } from '../connections.ts';
 import { Log, memorySink } from '../log.ts';
+import { defaultSettings } from '../config.ts';
 
 /** Handlers that wait until the test releases them, to fill the pool on purpose. */
 class Slow {
@@ -302,6 +303,15 @@ describe('server: max_connections', () => {
     expect(new Connections(100, new Log({ access: [], errors: [] }), 1024).limit).to.equal(100);
     expect(new Connections(10_000, new Log({ access: [], errors: [] }), 100).limit).to.equal(37); // (100 - 25) / 2, rounded down
     expect(openFileLimit()).to.be.above(0);
+  });
+
+  it('fits its default to the open-file limit without a word (it is lowered, and logged, only when configured)', () => {
+    const errors: string[] = [];
+    const log = new Log({ access: [], errors: [memorySink(errors)] });
+    const connections = new Connections(defaultSettings()['server.max_connections'], log);
+    log.flush();
+    expect(connections.limit).to.be.at.most(connectionsAllowedBy(openFileLimit()));
+    expect(errors).to.deep.equal([]);
   });
 });
 
