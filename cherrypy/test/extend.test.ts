@@ -240,6 +240,22 @@ describe('extend: custom tools', () => {
     expect((await site.get('/items/1/extra')).status).to.equal(404); // too many arguments, as with the default dispatcher
   });
 
+  it('MethodDispatcher: a missing method is a 405 before any tool reads the body (CherryPy: json_in\'s 415 first)', async () => {
+    const json = await serve(new Root(), '/', {
+      '/items': { 'request.dispatch': new cherrypy.dispatch.MethodDispatcher(), 'tools.json_in.on': true },
+    } as cherrypy.AppConfig, { defaults: true, global: { 'tools.trailing_slash.on': false } });
+    try {
+      const form = await json.request('POST', '/items', { body: 'a=1', headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
+      expect([form.status, form.headers.allow]).to.deep.equal([405, 'DELETE, GET, HEAD, PUT']);
+      const broken = await json.request('POST', '/items/1', { body: '{x', headers: { 'Content-Type': 'application/json' } });
+      expect(broken.status).to.equal(405);
+      const put = await json.request('PUT', '/items/3?name=fig', { body: '{}', headers: { 'Content-Type': 'application/json' } });
+      expect(put.status).to.equal(200); // the tool still reads bodies for the methods the resource has
+    } finally {
+      await json.close();
+    }
+  });
+
   it('auth_basic: 401 with WWW-Authenticate, then the user, compared in constant time', async () => {
     const none = await site.get('/secret');
     expect(none.status).to.equal(401);
