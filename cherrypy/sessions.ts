@@ -85,6 +85,30 @@ class Locks {
 }
 
 /**
+ * Sessions a storage dropped to stay within max_sessions, told to the log at
+ * once and then at most once a minute (a flood drops thousands a second).
+ */
+class DropTally {
+  private count = 0;
+  private reportedAt = -Infinity;
+
+  add(n: number): void {
+    this.count += n;
+  }
+
+  /** The count since the last report, when a report is due; else 0. */
+  report(): number {
+    if (this.count === 0) return 0;
+    const now = Date.now();
+    if (now - this.reportedAt < 60_000) return 0;
+    const count = this.count;
+    this.count = 0;
+    this.reportedAt = now;
+    return count;
+  }
+}
+
+/**
  * What a RAM session holds between requests: a copy that nobody else can
  * change. A flat record of strings, finite numbers, booleans and nulls (most
  * sessions: a user id, a counter, a flag) is copied as an object; anything
@@ -142,9 +166,8 @@ export class RamStorage implements SessionStorage {
   readonly acceptsAnyId = true;
   private readonly sessions = new Map<string, { data: Held; expires: number; used: boolean }>();
   private readonly locks = new Locks();
-  /** Sessions dropped to stay within maxSessions since the last `droppedReport`. */
-  private dropped = 0;
-  private reportedAt = -Infinity;
+  /** Sessions dropped to stay within maxSessions, for the log. */
+  private readonly dropped = new DropTally();
   /** The CLOCK's hand: the sessions from where the last dropping stopped (see dropLeastUsed). */
   private hand: Iterator<[string, { data: Held; expires: number; used: boolean }]> = this.sessions.entries();
 
@@ -185,18 +208,12 @@ export class RamStorage implements SessionStorage {
       entry.used = false;
       this.sessions.set(id, entry); // a second chance, at the back
     }
-    this.dropped++;
+    this.dropped.add(1);
   }
 
-  /** How many sessions were dropped (see above) since the last report, when a report is due: at once, then at most once a minute. */
+  /** How many sessions were dropped (see above) since the last report, when a report is due (DropTally). */
   droppedReport(): number {
-    if (this.dropped === 0) return 0;
-    const now = Date.now();
-    if (now - this.reportedAt < 60_000) return 0;
-    const dropped = this.dropped;
-    this.dropped = 0;
-    this.reportedAt = now;
-    return dropped;
+    return this.dropped.report();
   }
 
   delete(id: string) {
@@ -224,15 +241,38 @@ export class RamStorage implements SessionStorage {
 }
 
 /**
+ * Runs `work` on every item, 64 at a time: one at a time waits behind every
+ * request's file operations on node's few file-system threads (a count of
+ * 20,000 files under a flood never ended), all at once would hold those
+ * threads from the requests.
+ */
+async function inTurns<T>(items: T[], work: (item: T) => Promise<void>): Promise<void> {
+  for (let i = 0; i < items.length; i += 64) await Promise.all(items.slice(i, i + 64).map(work));
+}
+
+/**
  * Sessions as files in `dir` (`session-<id>`, JSON), written atomically (a
  * temporary file renamed over the old one). Locks are lock files made with
  * O_EXCL, so processes sharing the folder take turns; a lock older than
  * `lockTimeoutMs` is taken to be left by a crashed process and removed.
+ *
+ * The folder holds about `maxSessions` at most: a cookieless flood of a page
+ * that keeps something per visitor wrote 2,000 files (8 MB of disk) a second,
+ * for the sessions' lifetime. Counting the folder on every save would cost a
+ * directory read each, so it is counted after every eighth of `maxSessions`
+ * saves (and no more than one count at a time); past the bound, the sessions
+ * whose files were written longest ago (each save rewrites its file) are
+ * removed, down to seven eighths of it. Between counts each process sharing
+ * the folder adds at most an eighth.
  */
 export class FileStorage implements SessionStorage {
   private readonly locks = new Locks();
+  private readonly dropped = new DropTally();
+  /** Saves since the folder was last counted. */
+  private saves = 0;
+  private counting: Promise<void> | undefined;
 
-  constructor(readonly dir: string, readonly lockTimeoutMs = 30_000) {}
+  constructor(readonly dir: string, readonly lockTimeoutMs = 30_000, readonly maxSessions = sessionBudget()) {}
 
   private file(id: string, suffix = ''): string {
     if (!isSessionId(id)) throw new Error('not a session id'); // never a path from a client
@@ -253,6 +293,42 @@ export class FileStorage implements SessionStorage {
     const temporary = this.file(id, `.${randomBytes(6).toString('hex')}.tmp`);
     await fs.writeFile(temporary, JSON.stringify({ data, expires }), { mode: 0o600 });
     await fs.rename(temporary, this.file(id));
+    if (++this.saves >= Math.max(1, Math.floor(this.maxSessions / 8)) && !this.counting) {
+      this.saves = 0;
+      this.counting = this.trim().catch(() => {}).finally(() => { this.counting = undefined; });
+    }
+  }
+
+  /** Resolves once the count that saves started (if any) is over: for tests. */
+  async settled(): Promise<void> {
+    await this.counting;
+  }
+
+  /** Removes the sessions written longest ago while the folder holds more than maxSessions. */
+  private async trim(): Promise<void> {
+    const ids = await this.storedIds();
+    if (ids.length <= this.maxSessions) return;
+    const written = new Map<string, number>();
+    await inTurns(ids, async (id) => void written.set(id, await fs.stat(this.file(id)).then((stat) => stat.mtimeMs, () => -1)));
+    ids.sort((a, b) => written.get(a)! - written.get(b)!);
+    const excess = ids.slice(0, ids.length - Math.floor(this.maxSessions * 7 / 8));
+    await inTurns(excess, (id) => this.delete(id));
+    this.dropped.add(excess.length);
+  }
+
+  private async storedIds(): Promise<string[]> {
+    const names = await fs.readdir(this.dir).catch((): string[] => []);
+    const ids: string[] = [];
+    for (const name of names) {
+      const id = /^session-([0-9a-f]{40})$/.exec(name)?.[1];
+      if (id) ids.push(id);
+    }
+    return ids;
+  }
+
+  /** How many sessions were dropped (see above) since the last report, when a report is due (DropTally). */
+  droppedReport(): number {
+    return this.dropped.report();
   }
 
   async delete(id: string) {
@@ -281,15 +357,7 @@ export class FileStorage implements SessionStorage {
   }
 
   async clean(now: number) {
-    let names: string[];
-    try {
-      names = await fs.readdir(this.dir);
-    } catch {
-      return;
-    }
-    for (const name of names) {
-      const id = /^session-([0-9a-f]{40})$/.exec(name)?.[1];
-      if (!id) continue;
+    for (const id of await this.storedIds()) {
       const stored = await this.load(id);
       if (!stored || stored.expires <= now) await this.delete(id);
     }

@@ -9,6 +9,7 @@ import * as cherrypy from '../index.ts';
 import { serve, until, type TestServer, tempDir } from '../testing.ts';
 import { findCookie, parseCookies } from '../cookies.ts';
 import { safeFilename } from '../multipart.ts';
+import { newSessionId } from '../sessions.ts';
 
 class Shop {
   static seenFiles: string[] = [];
@@ -405,6 +406,39 @@ describe('state: sessions in files, with early locking', () => {
     const storage = new cherrypy.FileStorage(dir);
     await storage.clean(Date.now() + 2 * 60_000); // two minutes on: every 1-minute session has expired
     expect(readdirSync(dir)).to.deep.equal([]);
+  });
+});
+
+describe('state: sessions in files, at most max_sessions of them', () => {
+  it('removes the sessions written longest ago once the folder holds more than max_sessions', async () => {
+    const dir = tempDir('cp-sessions-bound-');
+    const storage = new cherrypy.FileStorage(dir, undefined, 8); // counted after every save (an eighth of 8)
+    const expires = Date.now() + 60_000;
+    const ids = Array.from({ length: 20 }, () => newSessionId());
+    for (const id of ids) {
+      await storage.save(id, { id }, expires);
+      await storage.settled();
+    }
+    const kept = readdirSync(dir).filter((f) => f.startsWith('session-')).length;
+    expect(kept).to.be.within(7, 8);
+    expect((await storage.load(ids[19]!))?.data.id).to.equal(ids[19]); // the newest stay
+    expect(await storage.load(ids[0]!)).to.equal(undefined); // the oldest went first
+    expect(storage.droppedReport()).to.equal(20 - kept);
+  });
+
+  it('says so in the error log, as RAM storage does', async () => {
+    const dir = tempDir('cp-sessions-bound-log-');
+    const site = await serve(new Shop(), '/', {
+      '/': { 'tools.sessions.on': true, 'tools.sessions.storage_class': 'file', 'tools.sessions.storage_path': dir, 'tools.sessions.max_sessions': 2 },
+    } as cherrypy.AppConfig, { defaults: true, global: { 'tools.trailing_slash.on': false } });
+    try {
+      // Cookieless visitors, each given a session, until a count has removed some and a request told the log.
+      for (let i = 0; i < 50 && !site.logs.errors.join('\n').includes('reached: dropped'); i++) await site.get('/count');
+      expect(site.logs.errors.join('\n')).to.match(/tools\.sessions\.max_sessions \(2\) reached: dropped \d+ sessions? unused for long/);
+      expect(readdirSync(dir).filter((f) => /^session-[0-9a-f]{40}$/.test(f)).length).to.be.at.most(3);
+    } finally {
+      await site.close();
+    }
   });
 });
 

@@ -9,8 +9,8 @@
  *                        from code, your own SessionStorage
  *   clean_freq (5)       minutes between removals of expired sessions
  *   max_sessions (100000, less in a small container: memory.ts) the most
- *                        sessions RAM storage holds; past it, one unused for
- *                        long is dropped (sessions.ts RamStorage)
+ *                        sessions RAM or file storage holds; past it, those
+ *                        unused for long are dropped (sessions.ts)
  *
  * before_handler (priority 40, before the handler and the tools that need the
  * session): load the session named by the cookie, or start a new one.
@@ -53,8 +53,8 @@ const defaults: SessionArgs = {
 /** What a path's settings come to, worked out once per settings (a hook's args object is the same for every request of its path). */
 interface Setup {
   storage: SessionStorage;
-  /** The storage, when it is RAM: it may drop sessions (max_sessions), which is logged. */
-  ram: RamStorage | undefined;
+  /** The storage, when it is one of ours: it may drop sessions (max_sessions), which is logged. */
+  bounded: RamStorage | FileStorage | undefined;
   locking: Locking;
   lifetimeMs: number;
   name: string;
@@ -69,6 +69,7 @@ interface Setup {
 
 /** RAM storages by max_sessions: one for the whole process unless paths set different bounds. */
 const ramStorages = new Map<number, RamStorage>();
+/** File storages by folder and max_sessions. */
 const fileStorages = new Map<string, FileStorage>();
 /** Storages whose expired sessions are cleaned now and then. */
 const cleaners = new Map<SessionStorage, NodeJS.Timeout>();
@@ -84,7 +85,7 @@ function setupFor(args: SessionArgs): Setup {
   });
   const storage = storageFor(args);
   setup = {
-    storage, ram: storage instanceof RamStorage ? storage : undefined, acceptsAnyId: storage.acceptsAnyId === true, locking: args.locking as Locking, lifetimeMs: args.timeout * 60_000, name: args.name, cookie,
+    storage, bounded: storage instanceof RamStorage || storage instanceof FileStorage ? storage : undefined, acceptsAnyId: storage.acceptsAnyId === true, locking: args.locking as Locking, lifetimeMs: args.timeout * 60_000, name: args.name, cookie,
     cookieKey: cookieKey(args.name, cookie), cookieStart: `${args.name}=`, cookieEnd: cookieAttributes(cookie),
   };
   setups.set(args, setup);
@@ -97,8 +98,9 @@ function storageFor(args: SessionArgs): SessionStorage {
   else if (args.storage_class === 'file') {
     if (!args.storage_path) throw new Error("tools.sessions.storage_class = 'file' needs tools.sessions.storage_path");
     const dir = resolve(args.storage_path);
-    storage = fileStorages.get(dir) ?? new FileStorage(dir);
-    fileStorages.set(dir, storage as FileStorage);
+    const key = `${args.max_sessions} ${dir}`;
+    storage = fileStorages.get(key) ?? new FileStorage(dir, undefined, args.max_sessions);
+    fileStorages.set(key, storage as FileStorage);
   } else {
     storage = ramStorages.get(args.max_sessions) ?? new RamStorage(args.max_sessions);
     ramStorages.set(args.max_sessions, storage as RamStorage);
@@ -164,7 +166,7 @@ function finish(args: SessionArgs, { request, response, log }: ToolContext): Pro
   const setup = setupFor(args);
   if (session.worthKeeping) setCookie(response, session, setup);
   const saved = session.finish();
-  const dropped = setup.ram?.droppedReport();
+  const dropped = setup.bounded?.droppedReport();
   if (dropped) log.error(`tools.sessions.max_sessions (${args.max_sessions}) reached: dropped ${dropped} session${dropped === 1 ? '' : 's'} unused for long (their users start new ones)`);
   return saved;
 }
