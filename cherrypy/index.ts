@@ -29,7 +29,8 @@ export { Tool, tools, HOOK_POINTS, type HookPoint, type Tools, type ToolOptions 
 export { checkpasswordDict } from './tools/index.ts';
 export type { Dispatcher as DispatcherInterface } from './dispatch.ts';
 export type { Channel } from './bus.ts';
-export { session, RamStorage, FileStorage, type SessionStorage, type SessionData } from './sessions.ts';
+export { session } from './sessions.ts';
+export { RamStorage, FileStorage, type SessionStorage, type SessionData } from './sessionstore.ts';
 export { UploadedFile } from './multipart.ts';
 export { type CookieOptions } from './cookies.ts';
 export { log } from './log.ts';

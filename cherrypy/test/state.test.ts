@@ -9,7 +9,7 @@ import * as cherrypy from '../index.ts';
 import { serve, until, type TestServer, tempDir } from '../testing.ts';
 import { findCookie, parseCookies } from '../cookies.ts';
 import { safeFilename } from '../multipart.ts';
-import { newSessionId } from '../sessions.ts';
+import { newSessionId } from '../sessionstore.ts';
 
 class Shop {
   static seenFiles: string[] = [];
@@ -405,6 +405,29 @@ describe('state: sessions in files, with early locking', () => {
     expect(files.every((f) => /^session-[0-9a-f]{40}$/.test(f)), files.join()).to.equal(true);
     const storage = new cherrypy.FileStorage(dir);
     await storage.clean(Date.now() + 2 * 60_000); // two minutes on: every 1-minute session has expired
+    expect(readdirSync(dir)).to.deep.equal([]);
+  });
+});
+
+describe('state: sessions in files, locked across processes', () => {
+  it('makes two storages on one folder (two processes) take turns, and takes over a lock left by a crashed one', async () => {
+    const dir = tempDir('cp-sessions-locks-');
+    const first = new cherrypy.FileStorage(dir);
+    const second = new cherrypy.FileStorage(dir, 200);
+    const id = newSessionId();
+    const order: string[] = [];
+    const release = await first.lock(id);
+    const waiting = second.lock(id).then((releaseSecond) => { order.push('second locked'); return releaseSecond; });
+    await sleep(60);
+    order.push('first releases');
+    await release();
+    await (await waiting)();
+    expect(order).to.deep.equal(['first releases', 'second locked']);
+    // A lock whose holder died is never released: past lockTimeoutMs (200 ms here) it is taken over.
+    await first.lock(id); // and never released
+    const started = Date.now();
+    await (await second.lock(id))();
+    expect(Date.now() - started).to.be.at.least(150);
     expect(readdirSync(dir)).to.deep.equal([]);
   });
 });

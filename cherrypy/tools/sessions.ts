@@ -10,7 +10,7 @@
  *   clean_freq (5)       minutes between removals of expired sessions
  *   max_sessions (100000, less in a small container: memory.ts) the most
  *                        sessions RAM or file storage holds; past it, those
- *                        unused for long are dropped (sessions.ts)
+ *                        unused for long are dropped (sessionstore.ts)
  *
  * before_handler (priority 40, before the handler and the tools that need the
  * session): load the session named by the cookie, or start a new one.
@@ -26,7 +26,8 @@ import { resolve } from 'node:path';
 import { Tool, type ToolContext } from '../hooks.ts';
 import { isThenable } from '../awaitable.ts';
 import { sessionBudget } from '../memory.ts';
-import { FileStorage, RamStorage, Session, isSessionId, newSessionId, type Locking, type SessionData, type SessionStorage } from '../sessions.ts';
+import { Session, type Locking } from '../sessions.ts';
+import { FileStorage, RamStorage, isSessionId, newSessionId, type SessionData, type SessionStorage } from '../sessionstore.ts';
 import { cookieAttributes, cookieKey, isCookieName, type CookieOptions } from '../cookies.ts';
 import type { Request, Response } from '../request.ts';
 
