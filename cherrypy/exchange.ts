@@ -25,8 +25,6 @@ export interface Host {
   draining: boolean;
   /** Paths resolved before (see Route in pipeline.ts). */
   routes: Map<string, Route>;
-  /** Files from disk being sent now: respond.ts counts them against server.max_file_streams. */
-  fileStreams: number;
   /** Gives back the slot of `res`'s request while its response is streamed (a file, a generator's items). */
   release(res: ServerResponse): void;
 }

@@ -40,6 +40,13 @@ import type { Exchange } from './exchange.ts';
 
 const HTML = 'text/html;charset=utf-8';
 
+/**
+ * Files from disk being sent now, by every server of the process: they take
+ * the process's memory, so server.max_file_streams bounds them all together,
+ * as body.ts bounds the bodies being received.
+ */
+let fileStreams = 0;
+
 function isStream(body: object): body is Iterable<unknown> | AsyncIterable<unknown> {
   if (Array.isArray(body)) return false;
   return body instanceof Readable || Symbol.asyncIterator in body || Symbol.iterator in body;
@@ -159,7 +166,7 @@ export function send(ex: Exchange, body: unknown): void {
   }
   // Files from disk being sent at once are bounded: a client reading one slowly holds ~150 KB (memory.ts).
   const countedFile = fromDisk && stream !== undefined;
-  if (countedFile && host.fileStreams >= request.config['server.max_file_streams']) {
+  if (countedFile && fileStreams >= request.config['server.max_file_streams']) {
     stream!.destroy();
     throw new HTTPError(503, 'Server busy: too many files are being sent. Try again shortly.', { 'Retry-After': '1' });
   }
@@ -176,9 +183,9 @@ export function send(ex: Exchange, body: unknown): void {
   // Sending it runs no handler code, or only a generator's between its items: a stream holds no slot (events, a long export).
   ex.events = String(headers['Content-Type']).startsWith('text/event-stream');
   host.release(res);
-  if (countedFile) host.fileStreams++;
+  if (countedFile) fileStreams++;
   const ended = (err: NodeJS.ErrnoException | null | undefined) => {
-    if (countedFile) host.fileStreams--;
+    if (countedFile) fileStreams--;
     streamEnded(ex, err);
   };
   if (gzip) pipeline(stream, gzip, res, ended);

@@ -91,7 +91,6 @@ export class Server implements Host {
   /** The listener is closed and idle connections are closed as they turn idle. */
   private shuttingDown = false;
   readonly routes = new Map<string, Route>();
-  fileStreams = 0;
   private active = 0;
   private readonly queue: Job[] = [];
   private queueHead = 0;

@@ -230,7 +230,7 @@ describe('hostile: clients that stop reading a large response', () => {
     expect(errorsMatching(site, /ticks/)).to.deep.equal([]);
   });
 
-  it('past max_file_streams, make a download wait its turn: 503 with Retry-After until one ends', async () => {
+  it('past max_file_streams (in the whole process), make a download wait its turn: 503 with Retry-After until one ends', async () => {
     const limited = await serve(new App(), '/', { '/static': { 'tools.staticdir.on': true, 'tools.staticdir.dir': pub } }, {
       defaults: true, global: { 'server.max_file_streams': 2, 'server.socket_timeout': 0.5 },
     });
@@ -240,6 +240,12 @@ describe('hostile: clients that stop reading a large response', () => {
     expect(refused.status).to.equal(503);
     expect(refused.headers['retry-after']).to.equal('1');
     expect(refused.body).to.contain('too many files are being sent');
+    // The bound is the process's (the files take its memory): a second server in it is full too.
+    const second = await serve(new App(), '/', { '/static': { 'tools.staticdir.on': true, 'tools.staticdir.dir': pub } }, {
+      defaults: true, global: { 'server.max_file_streams': 2 },
+    });
+    expect((await second.get('/static/big.bin')).status).to.equal(503);
+    await second.close();
     for (const reader of readers) await reader.received(); // the two downloads end
     const taken = await limited.get('/static/big.bin');
     expect(taken.status).to.equal(200);
