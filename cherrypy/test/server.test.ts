@@ -30,6 +30,15 @@ class Slow {
 
   @cherrypy.expose
   *stream() { yield 'partial'; throw new Error('stream broke'); }
+
+  @cherrypy.expose
+  ended() { return `ended ${cherrypy.request.raw.readableEnded}, body ${cherrypy.request.body?.length ?? '-'}`; }
+}
+
+/** Node 24.12 and 25.1 brought `optimizeEmptyRequests` (server.ts); older versions ignore it. */
+function endsEmptyRequests(version = process.versions.node): boolean {
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  return major > 25 || (major === 25 && minor >= 1) || (major === 24 && minor >= 12);
 }
 
 function openSocket(port: number): Promise<Socket> {
@@ -59,6 +68,18 @@ function ask(socket: Socket, text: string): Promise<string> {
   });
 }
 
+
+describe('server: requests without a body', () => {
+  it('are handed over with their stream already ended where node can (no events to wait for); bodies still arrive', async () => {
+    const site = await serve(new Slow(), '/', undefined, { defaults: true });
+    try {
+      expect((await site.get('/ended')).body).to.equal(`ended ${endsEmptyRequests()}, body -`);
+      expect((await site.request('POST', '/ended', { body: 'abc' })).body).to.equal('ended true, body 3'); // read before the handler
+    } finally {
+      await site.close();
+    }
+  });
+});
 
 describe('server: thread_pool and the article\'s balancer scenario', () => {
   let site: TestServer;
