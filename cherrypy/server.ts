@@ -42,7 +42,7 @@ import { endRequest, handleRequest, type Route } from './pipeline.ts';
 import { fail } from './respond.ts';
 import { HTTPError } from './errors.ts';
 import type { Exchange, Host } from './exchange.ts';
-import { announcesBody, bodyWelcome, receiveBody, releaseBody, takesBody } from './body.ts';
+import { announcesBody, bodyWelcome, endEmptyRequest, receiveBody, releaseBody, takesBody } from './body.ts';
 import { isClosing, lingeringClose, markClosing } from './linger.ts';
 import type { Log } from './log.ts';
 import type { Tree } from './app.ts';
@@ -114,11 +114,9 @@ export class Server implements Host {
       // How often node checks the two timeouts above; its 30 s default would let
       // a slow-header client hold a socket three times longer than configured.
       connectionsCheckingInterval: Math.min(1000, Math.max(25, Math.round(socketMs / 4))),
-      // A request without Content-Length or Transfer-Encoding has no body: node
-      // (24.12 and later; older versions ignore this) hands it over with its
-      // stream already ended, skipping the 'end' and 'close' events and the
-      // ticks they take. `GET /` went 7-11% faster on Node 24 (bench/README.md).
-      // Such a request's `raw` emits no events: `res.on('close')` tells when a client left.
+      // A request without a body comes with its stream already ended (24.12
+      // and later; older versions ignore this, and endEmptyRequest does it):
+      // `GET /` went 7-11% faster on Node 24 (bench/README.md).
       optimizeEmptyRequests: true,
     }, this.onRequest);
     this.http.on('connection', (socket: Socket) => {
@@ -161,6 +159,7 @@ export class Server implements Host {
 
   private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const job: Job = { req, res, siblings: undefined, place: -1, started: false, released: false, done: false, withBody: false, deadline: undefined };
+    endEmptyRequest(req); // what node 24.12's optimizeEmptyRequests does, where node is older (body.ts)
     const socket = req.socket as TrackedSocket;
     if (isClosing(socket)) {
       // Bytes that followed a request the connection is closing after: possibly a smuggled request. Never handled.
