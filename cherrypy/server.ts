@@ -159,7 +159,11 @@ export class Server implements Host {
 
   private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const job: Job = { req, res, siblings: undefined, place: -1, started: false, released: false, done: false, withBody: false, deadline: undefined };
-    endEmptyRequest(req); // what node 24.12's optimizeEmptyRequests does, where node is older (body.ts)
+    let withBody = false;
+    if (!req.readableEnded) { // node 24.12 and later end a request without a body themselves (optimizeEmptyRequests)
+      withBody = announcesBody(req);
+      if (!withBody) endEmptyRequest(req); // the same, where node is older (body.ts)
+    }
     const socket = req.socket as TrackedSocket;
     if (isClosing(socket)) {
       // Bytes that followed a request the connection is closing after: possibly a smuggled request. Never handled.
@@ -179,7 +183,7 @@ export class Server implements Host {
         res.shouldKeepAlive = false;
         markClosing(socket);
       }
-      if (announcesBody(req)) {
+      if (withBody) {
         // The body first, holding no slot (body.ts); then the request queues for a slot like any other.
         this.track(job);
         job.withBody = true;
