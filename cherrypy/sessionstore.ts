@@ -40,6 +40,12 @@ export interface SessionStorage {
    * this storage only ids of the form newSessionId() makes.
    */
   readonly acceptsAnyId?: boolean;
+  /**
+   * Optional: how many sessions the storage dropped to stay within its bound
+   * since it last said, when the log should hear of it (0 otherwise). The
+   * sessions tool writes the line.
+   */
+  droppedReport?(): number;
 }
 
 const ID = /^[0-9a-f]{40}$/;

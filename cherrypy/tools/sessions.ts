@@ -54,8 +54,6 @@ const defaults: SessionArgs = {
 /** What a path's settings come to, worked out once per settings (a hook's args object is the same for every request of its path). */
 interface Setup {
   storage: SessionStorage;
-  /** The storage, when it is one of ours: it may drop sessions (max_sessions), which is logged. */
-  bounded: RamStorage | FileStorage | undefined;
   locking: Locking;
   lifetimeMs: number;
   name: string;
@@ -86,7 +84,7 @@ function setupFor(args: SessionArgs): Setup {
   });
   const storage = storageFor(args);
   setup = {
-    storage, bounded: storage instanceof RamStorage || storage instanceof FileStorage ? storage : undefined, acceptsAnyId: storage.acceptsAnyId === true, locking: args.locking as Locking, lifetimeMs: args.timeout * 60_000, name: args.name, cookie,
+    storage, acceptsAnyId: storage.acceptsAnyId === true, locking: args.locking as Locking, lifetimeMs: args.timeout * 60_000, name: args.name, cookie,
     cookieKey: cookieKey(args.name, cookie), cookieStart: `${args.name}=`, cookieEnd: cookieAttributes(cookie),
   };
   setups.set(args, setup);
@@ -167,7 +165,7 @@ function finish(args: SessionArgs, { request, response, log }: ToolContext): Pro
   const setup = setupFor(args);
   if (session.worthKeeping) setCookie(response, session, setup);
   const saved = session.finish();
-  const dropped = setup.bounded?.droppedReport();
+  const dropped = setup.storage.droppedReport?.(); // RAM and file storage drop sessions past max_sessions
   if (dropped) log.error(`tools.sessions.max_sessions (${args.max_sessions}) reached: dropped ${dropped} session${dropped === 1 ? '' : 's'} unused for long (their users start new ones)`);
   return saved;
 }
